@@ -1,0 +1,185 @@
+//! The typed payloads of the pipeline. Each is a reference to durable data (object keys,
+//! content hashes, ids, counts), never document bytes or free text: events are copied into
+//! queues, dead-letter queues and logs where patient data must not go.
+
+use crate::ids::{BatchId, DocumentId, PatientId, UserId};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A pointer to an immutable object in the object store (filesystem or S3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// Key inside the configured store, e.g. `raw/pat-…/<sha256>.jpg`.
+    pub key: String,
+    /// Lower-case hex SHA-256 of the object's bytes: the content's identity.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type detected from the bytes (not the one the client declared).
+    pub media_type: String,
+}
+
+/// How a document entered the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// `POST /v1/patients/{id}/documents` from the patient app.
+    Upload,
+    /// A file placed in the local drop folder (`drop/<patient-id>/…`).
+    DropFolder,
+    /// An S3 `ObjectCreated` notification for the photo-drop bucket.
+    S3Drop,
+}
+
+/// A patient's document is stored under `raw/` and waits for extraction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentReceived {
+    pub document_id: DocumentId,
+    pub patient_id: PatientId,
+    pub object: ObjectRef,
+    pub channel: Channel,
+    /// The authenticated user who uploaded it; `None` for drop-folder / S3 sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<UserId>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Name and version of the software that produced facts, kept in provenance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Producer {
+    pub name: String,
+    pub version: String,
+}
+
+/// Extraction finished for a document: the coded facts are in `facts` (a JSON object in the
+/// store), because facts contain clinical values that must not ride in an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactsExtracted {
+    pub document_id: DocumentId,
+    pub patient_id: PatientId,
+    pub facts: ObjectRef,
+    pub fact_count: u32,
+    /// Facts whose confidence is below the auto-accept threshold: the patient reviews them.
+    pub needs_review: u32,
+    pub extractor: Producer,
+}
+
+/// The format of a payor feed batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedFormat {
+    /// FHIR Bulk Data export, newline-delimited JSON, one resource type per file.
+    FhirNdjson,
+    /// Claims / EOB lines as CSV.
+    ClaimsCsv,
+    /// A page of results read from a HealthLake (FHIR R4) data store.
+    FhirStore,
+}
+
+/// A payor feed file was dropped and stored; enrichment parses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedBatchReceived {
+    pub batch_id: BatchId,
+    pub format: FeedFormat,
+    pub object: ObjectRef,
+    /// FHIR resource type of an NDJSON file, when known from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+}
+
+/// Enrichment matched part of a batch to one member and normalised it into facts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactsResolved {
+    pub batch_id: BatchId,
+    pub patient_id: PatientId,
+    pub facts: ObjectRef,
+    pub fact_count: u32,
+    /// How the records were matched to the member (e.g. `member_id`, `demographics`).
+    pub matched_by: String,
+    pub resolver: Producer,
+}
+
+/// What happened to one fact in a graph commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A new fact.
+    Added,
+    /// An existing fact gained another source ("confirmed by N sources").
+    SourceAttached,
+    /// Status changed (unconfirmed → confirmed, → entered-in-error).
+    StatusChanged,
+    /// The fact was corrected (value or code).
+    Corrected,
+    /// The fact was removed (erasure).
+    Removed,
+}
+
+/// One changed fact: ids and categories only; the lake sink reads values from the graph.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactChange {
+    pub fact_id: String,
+    /// Clinical category, e.g. `laboratory`, `condition`, `medication`.
+    pub category: String,
+    pub kind: ChangeKind,
+}
+
+/// A committed change to one patient's graph.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphChanged {
+    pub patient_id: PatientId,
+    /// Id of the graph transaction; with `patient_id` it keys exactly-once in the lake.
+    pub commit_id: String,
+    pub committed_at: DateTime<Utc>,
+    pub changes: Vec<FactChange>,
+}
+
+/// Role of an actor in an access record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Patient,
+    Provider,
+    PayorAnalyst,
+    Admin,
+    /// A pipeline stage acting on the system's behalf.
+    System,
+}
+
+/// Whether the access was allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessOutcome {
+    Permit,
+    Deny,
+}
+
+/// One entry of a patient's access ledger, mirrored to the lake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecorded {
+    pub patient_id: PatientId,
+    /// Position in the patient's hash-chained ledger.
+    pub ledger_seq: u64,
+    pub actor_id: UserId,
+    pub actor_role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// e.g. `["Observation", "Condition"]`.
+    pub resource_types: Vec<String>,
+    /// Purpose of use code, e.g. `TREAT`, `ETREAT` (break-glass).
+    pub purpose: String,
+    pub outcome: AccessOutcome,
+    pub break_glass: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// A value a patient typed in the app (weight, BP, a condition). Only its reference travels:
+/// the entered values are stored as an object, like extracted facts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualEntrySubmitted {
+    pub patient_id: PatientId,
+    pub entered_by: UserId,
+    pub entry: ObjectRef,
+    /// Clinical date the patient gave for the entry.
+    pub effective_date: NaiveDate,
+}
