@@ -93,6 +93,8 @@ enum Op {
         id: String,
         receipt: Receipt,
         error: String,
+        /// Dead-letter now instead of retrying.
+        give_up: bool,
     },
     Extend {
         queue: String,
@@ -483,6 +485,7 @@ fn apply(
             id,
             receipt,
             error,
+            give_up,
         } => {
             let p = policy(policies, queue)?;
             let (seq, lease) = parse_receipt(receipt, id)?;
@@ -496,7 +499,7 @@ fn apply(
                 .map_err(db_err)?;
             let attempts = attempts.ok_or_else(|| QueueError::LeaseLost { id: id.clone() })?;
             let error: String = error.chars().take(MAX_ERROR_LEN).collect();
-            if attempts >= i64::from(p.max_attempts) {
+            if *give_up || attempts >= i64::from(p.max_attempts) {
                 tx.execute(
                     "INSERT INTO dead_letters (queue, msg_id, body, attempts, last_error, failed_at)
                      SELECT queue, msg_id, body, attempts, ?2, ?3 FROM messages WHERE seq = ?1
@@ -699,12 +702,25 @@ impl Queue for EmbeddedQueue {
                 id: delivery.id.clone(),
                 receipt: delivery.receipt.clone(),
                 error: error.to_owned(),
+                give_up: false,
             })
             .await?
         {
             Reply::Nack(o) => Ok(o),
             _ => unreachable_reply(),
         }
+    }
+
+    async fn dead_letter(&self, queue: &str, delivery: &Delivery, error: &str) -> Result<()> {
+        self.call(Op::Nack {
+            queue: queue.to_owned(),
+            id: delivery.id.clone(),
+            receipt: delivery.receipt.clone(),
+            error: error.to_owned(),
+            give_up: true,
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn extend(&self, queue: &str, delivery: &Delivery, visibility: Duration) -> Result<()> {

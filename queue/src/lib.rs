@@ -198,6 +198,10 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// Reports a failed attempt: retry after backoff, or dead-letter with `error`.
     async fn nack(&self, queue: &str, delivery: &Delivery, error: &str) -> Result<NackOutcome>;
 
+    /// Moves a held message to the dead-letter queue at once, whatever its attempts: for
+    /// failures that no retry can fix (undecodable body, invalid content).
+    async fn dead_letter(&self, queue: &str, delivery: &Delivery, error: &str) -> Result<()>;
+
     /// Keeps a held message hidden for `visibility` from now.
     async fn extend(&self, queue: &str, delivery: &Delivery, visibility: Duration) -> Result<()>;
 

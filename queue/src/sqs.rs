@@ -378,14 +378,7 @@ impl Queue for SqsQueue {
         let urls = self.urls(queue).await?;
         let policy = self.policy(queue).await;
         if delivery.attempt >= policy.max_attempts {
-            let error: String = error.chars().take(2048).collect();
-            let msg = OutgoingMessage {
-                id: delivery.id.clone(),
-                body: delivery.body.clone(),
-            };
-            self.send_to(&urls.dlq, &[(msg, Some((error.as_str(), delivery.attempt)))])
-                .await?;
-            self.delete(&urls.main, &delivery.receipt.0).await?;
+            self.dead_letter(queue, delivery, error).await?;
             return Ok(NackOutcome::DeadLettered);
         }
         let after = policy.backoff(delivery.attempt);
@@ -398,6 +391,18 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| unavailable("ChangeMessageVisibility", e))?;
         Ok(NackOutcome::Retrying { after })
+    }
+
+    async fn dead_letter(&self, queue: &str, delivery: &Delivery, error: &str) -> Result<()> {
+        let urls = self.urls(queue).await?;
+        let error: String = error.chars().take(2048).collect();
+        let msg = OutgoingMessage {
+            id: delivery.id.clone(),
+            body: delivery.body.clone(),
+        };
+        self.send_to(&urls.dlq, &[(msg, Some((error.as_str(), delivery.attempt)))])
+            .await?;
+        self.delete(&urls.main, &delivery.receipt.0).await
     }
 
     async fn extend(&self, queue: &str, delivery: &Delivery, visibility: Duration) -> Result<()> {

@@ -32,6 +32,7 @@ pub async fn run_all(q: &dyn Queue, prefix: &str) {
     extend_keeps_a_message_hidden(q, prefix).await;
     retries_then_dead_letter_then_replay(q, prefix).await;
     poison_message_does_not_block_others(q, prefix).await;
+    permanent_failure_dead_letters_at_once(q, prefix).await;
     receive_waits_for_arrivals(q, prefix).await;
 }
 
@@ -241,4 +242,30 @@ pub async fn receive_waits_for_arrivals(q: &dyn Queue, prefix: &str) {
         "returned on arrival, not at the end of the wait"
     );
     q.ack(&name, &got[0]).await.expect("ack");
+}
+
+pub async fn permanent_failure_dead_letters_at_once(q: &dyn Queue, prefix: &str) {
+    let name = format!("{prefix}-permanent");
+    q.declare(&name, QueuePolicy::default())
+        .await
+        .expect("declare");
+    q.send(&name, &[msg("undecodable")]).await.expect("send");
+    let d = q
+        .receive(&name, 1, Duration::from_secs(30), Duration::from_secs(5))
+        .await
+        .expect("receive");
+    assert_eq!(d.len(), 1);
+    q.dead_letter(&name, &d[0], "body is not an envelope")
+        .await
+        .expect("dead letter");
+    let letters = q.dead_letters(&name, 10).await.expect("dlq");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 1);
+    assert_eq!(letters[0].last_error, "body is not an envelope");
+    assert!(
+        q.receive(&name, 1, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
 }
