@@ -1,0 +1,234 @@
+//! The document register: every document a patient has sent, with its processing status, so the
+//! patient app can list "my documents" and show what happened to each. Fed by the `register`
+//! stage from DocumentReceived; later stages (extraction) update the status.
+//!
+//! Exactly-once: applying an event records its id in `inbox` in the same SQLite transaction as
+//! the change, so a redelivered event is recognised and skipped. `applied` counts how often a
+//! document's row was written by an event; anything but 1 would reveal a broken chain, and the
+//! crash test checks it.
+
+use async_trait::async_trait;
+use p360_events::{DocumentId, DocumentReceived, Envelope, Event, EventType, PatientId};
+use p360_runtime::{Stage, StageError};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// One row of the register, as the patient sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DocumentRecord {
+    pub document_id: String,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub channel: String,
+    pub received_at: String,
+    /// `received` until extraction reports.
+    pub status: String,
+    #[serde(skip)]
+    pub object_key: String,
+    #[serde(skip)]
+    pub applied: u32,
+}
+
+#[derive(Clone)]
+pub struct DocumentRegister {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for DocumentRegister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DocumentRegister")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("document register: {0}")]
+pub struct RegisterError(String);
+
+fn db(e: rusqlite::Error) -> RegisterError {
+    RegisterError(e.to_string())
+}
+
+impl DocumentRegister {
+    pub fn open(path: &Path) -> Result<Self, RegisterError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| RegisterError(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS documents (
+                document_id TEXT PRIMARY KEY, patient_id TEXT NOT NULL,
+                object_key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+                media_type TEXT NOT NULL, channel TEXT NOT NULL, uploaded_by TEXT,
+                received_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'received',
+                applied INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX IF NOT EXISTS documents_by_patient ON documents (patient_id, received_at);
+             CREATE TABLE IF NOT EXISTS inbox (
+                event_id TEXT PRIMARY KEY, applied_at TEXT NOT NULL) WITHOUT ROWID;",
+        )
+        .map_err(db)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies a DocumentReceived once; returns false if this event was applied before.
+    pub fn apply_received(
+        &self,
+        event_id: &str,
+        doc: &DocumentReceived,
+    ) -> Result<bool, RegisterError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let fresh = tx
+            .execute(
+                "INSERT OR IGNORE INTO inbox (event_id, applied_at) VALUES (?1, ?2)",
+                params![event_id, chrono::Utc::now().to_rfc3339()],
+            )
+            .map_err(db)?
+            > 0;
+        if fresh {
+            tx.execute(
+                "INSERT INTO documents (document_id, patient_id, object_key, sha256, size,
+                    media_type, channel, uploaded_by, received_at, applied)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)
+                 ON CONFLICT (document_id) DO UPDATE SET applied = applied + 1",
+                params![
+                    doc.document_id.as_str(),
+                    doc.patient_id.as_str(),
+                    doc.object.key,
+                    doc.object.sha256,
+                    i64::try_from(doc.object.size).unwrap_or(i64::MAX),
+                    doc.object.media_type,
+                    serde_json::to_value(doc.channel)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    doc.uploaded_by.as_ref().map(|u| u.as_str().to_owned()),
+                    doc.received_at.to_rfc3339(),
+                ],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(fresh)
+    }
+
+    const COLUMNS: &'static str =
+        "document_id, media_type, size, sha256, channel, received_at, status, object_key, applied";
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
+        Ok(DocumentRecord {
+            document_id: r.get(0)?,
+            media_type: r.get(1)?,
+            size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            sha256: r.get(3)?,
+            channel: r.get(4)?,
+            received_at: r.get(5)?,
+            status: r.get(6)?,
+            object_key: r.get(7)?,
+            applied: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+        })
+    }
+
+    /// A patient's documents, newest first.
+    pub fn list(&self, patient: &PatientId) -> Result<Vec<DocumentRecord>, RegisterError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM documents WHERE patient_id = ?1 ORDER BY received_at DESC, document_id",
+                Self::COLUMNS
+            ))
+            .map_err(db)?;
+        stmt.query_map([patient.as_str()], Self::row)
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)
+    }
+
+    /// One document, only if it belongs to `patient` (no existence leak across patients).
+    pub fn get(
+        &self,
+        patient: &PatientId,
+        document: &DocumentId,
+    ) -> Result<Option<DocumentRecord>, RegisterError> {
+        self.lock()
+            .query_row(
+                &format!(
+                    "SELECT {} FROM documents WHERE patient_id = ?1 AND document_id = ?2",
+                    Self::COLUMNS
+                ),
+                params![patient.as_str(), document.as_str()],
+                Self::row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// Every document (for checks and operators): (patient, record).
+    pub fn all(&self) -> Result<Vec<(String, DocumentRecord)>, RegisterError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {}, patient_id FROM documents ORDER BY document_id",
+                Self::COLUMNS
+            ))
+            .map_err(db)?;
+        stmt.query_map([], |r| Ok((r.get(9)?, Self::row(r)?)))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)
+    }
+}
+
+/// The `register` stage: DocumentReceived → a row in the register.
+#[derive(Debug, Clone)]
+pub struct RegisterStage {
+    register: DocumentRegister,
+}
+
+impl RegisterStage {
+    pub fn new(register: DocumentRegister) -> Self {
+        Self { register }
+    }
+}
+
+#[async_trait]
+impl Stage for RegisterStage {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn subscribes(&self) -> &'static [EventType] {
+        &[EventType::DocumentReceived]
+    }
+
+    async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
+        let Event::DocumentReceived(doc) = &event.event else {
+            return Err(StageError::Permanent(format!(
+                "register does not handle {}",
+                event.event_type()
+            )));
+        };
+        let register = self.register.clone();
+        let id = event.id.to_string();
+        let doc = doc.clone();
+        let fresh = tokio::task::spawn_blocking(move || register.apply_received(&id, &doc))
+            .await
+            .map_err(|e| StageError::Transient(format!("register task: {e}")))?
+            .map_err(|e| StageError::Transient(e.to_string()))?;
+        if !fresh {
+            tracing::info!(event_id = %event.id, "already applied; skipping");
+        }
+        Ok(Vec::new())
+    }
+}
