@@ -1,1 +1,97 @@
+//! The HTTP API: one axum [`router`] for the patient app, and later the provider portal, the
+//! payor dashboards and the FHIR endpoints. The same router serves `p360 serve` and, through
+//! `lambda_http`, an API Lambda.
+//!
+//! Every route that touches a patient's data authenticates the caller ([`auth::Caller`]) and
+//! asks the access decision before reading anything.
 
+pub mod auth;
+mod documents;
+pub mod error;
+pub mod ops;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post};
+use p360_identity::issuer::Issuer;
+use p360_identity::users::Directory;
+use p360_identity::verify::Verifier;
+use p360_ingest::{DocumentRegister, IngestService};
+use p360_queue::Queue;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything the handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub verifier: Arc<Verifier>,
+    /// The built-in issuer (local mode); `None` with an external identity provider.
+    pub issuer: Option<Arc<Issuer>>,
+    /// The local user directory; `None` with an external identity provider.
+    pub directory: Option<Directory>,
+    pub ingest: IngestService,
+    pub register: DocumentRegister,
+    pub queue: Arc<dyn Queue>,
+    /// Queues reported by `/health` and `/metrics`.
+    pub queues: Arc<Vec<String>>,
+    pub registry: Arc<Registry>,
+    pub queue_depth: ops::QueueDepth,
+    pub login_limiter: Arc<auth::LoginLimiter>,
+}
+
+/// Multipart framing on top of the file itself.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.ingest.limits().max_bytes + MULTIPART_OVERHEAD;
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/.well-known/openid-configuration", get(auth::discovery))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/auth/token", post(auth::token))
+        .route("/v1/me", get(auth::me))
+        .route(
+            "/v1/patients/{patient}/documents",
+            post(documents::upload)
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .get(documents::list),
+        )
+        .route(
+            "/v1/patients/{patient}/documents/{document}",
+            get(documents::get),
+        )
+        .route(
+            "/v1/patients/{patient}/documents/{document}/content",
+            get(documents::content),
+        )
+        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(error::ApiError::Internal(
+                "handler panicked".into(),
+            ))
+        }))
+        .layer(
+            // Spans carry the route template, never the concrete path or query (ids are fine
+            // in logs, but queries will carry search terms).
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), route, request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}

@@ -56,14 +56,20 @@ string_id!(
 impl PatientId {
     /// Fresh random patient id (`pat-` + 16 hex).
     pub fn random() -> Self {
-        Self(format!("pat-{}", &Uuid::new_v4().simple().to_string()[..16]))
+        Self(format!(
+            "pat-{}",
+            &Uuid::new_v4().simple().to_string()[..16]
+        ))
     }
 }
 
 impl UserId {
     /// Fresh random user id (`usr-` + 16 hex).
     pub fn random() -> Self {
-        Self(format!("usr-{}", &Uuid::new_v4().simple().to_string()[..16]))
+        Self(format!(
+            "usr-{}",
+            &Uuid::new_v4().simple().to_string()[..16]
+        ))
     }
 }
 

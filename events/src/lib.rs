@@ -31,9 +31,13 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum EventError {
     #[error("event body is not a valid p360 envelope: {0}")]
     Decode(String),
-    #[error("event schema version {found} of type {event_type} is not supported (this build reads {SCHEMA_VERSION})")]
+    #[error(
+        "event schema version {found} of type {event_type} is not supported (this build reads {SCHEMA_VERSION})"
+    )]
     UnsupportedVersion { event_type: String, found: u32 },
-    #[error("invalid {what}: only letters, digits, '.', '_', ':' and '-' (1 to 128 characters) are allowed")]
+    #[error(
+        "invalid {what}: only letters, digits, '.', '_', ':' and '-' (1 to 128 characters) are allowed"
+    )]
     InvalidId { what: &'static str },
 }
 

@@ -168,7 +168,10 @@ fn decode_errors_name_the_problem_not_the_content() {
     let mut v: serde_json::Value = serde_json::from_str(&examples()[0].to_json()).unwrap();
     v["schemaversion"] = serde_json::json!(99);
     let err = Envelope::from_json(&v.to_string()).unwrap_err();
-    assert!(matches!(err, EventError::UnsupportedVersion { found: 99, .. }));
+    assert!(matches!(
+        err,
+        EventError::UnsupportedVersion { found: 99, .. }
+    ));
 
     let err = Envelope::from_json("{not json").unwrap_err().to_string();
     assert!(err.contains("line 1"), "{err}");

@@ -2,8 +2,8 @@
 //! (With Cognito, accounts live in the user pool; only [`crate::verify`] is used.)
 
 use crate::{IdentityError, Principal, Role};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use p360_events::{PatientId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -83,8 +83,9 @@ fn check_username(name: &str) -> Result<(), IdentityError> {
 impl Directory {
     pub fn open(path: &Path) -> Result<Self, IdentityError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| IdentityError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                IdentityError::Unavailable(format!("creating {}: {e}", dir.display()))
+            })?;
         }
         let conn = Connection::open(path).map_err(db)?;
         conn.execute_batch(
@@ -103,7 +104,9 @@ impl Directory {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent: keep going.
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Creates an account. Blocking (argon2 is deliberately slow): call from a blocking context.
@@ -230,7 +233,10 @@ impl Directory {
     pub fn list(&self) -> Result<Vec<User>, IdentityError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!("SELECT {} FROM users ORDER BY username", Self::COLUMNS))
+            .prepare(&format!(
+                "SELECT {} FROM users ORDER BY username",
+                Self::COLUMNS
+            ))
             .map_err(db)?;
         let rows = stmt
             .query_map([], Self::row)

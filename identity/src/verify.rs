@@ -112,7 +112,10 @@ impl Verifier {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("malformed token or unsupported algorithm"))?;
         if !self.config.algorithms.contains(&header.alg) {
-            return Err(invalid(format!("algorithm {:?} is not allowed", header.alg)));
+            return Err(invalid(format!(
+                "algorithm {:?} is not allowed",
+                header.alg
+            )));
         }
         let kid = header.kid.ok_or_else(|| invalid("token has no key id"))?;
         let jwk = self.key(&kid).await?;
@@ -262,7 +265,10 @@ mod tests {
         let expired = iss
             .issue_with(&patient(), now - 3600, Duration::from_secs(60))
             .unwrap();
-        assert_eq!(err(v.verify(&expired).await), "invalid token: token expired");
+        assert_eq!(
+            err(v.verify(&expired).await),
+            "invalid token: token expired"
+        );
 
         let future = iss
             .issue_with(&patient(), now + 3600, Duration::from_secs(60))
@@ -295,13 +301,18 @@ mod tests {
         .unwrap()
         .issue(&patient())
         .unwrap();
-        assert_eq!(err(v.verify(&other_iss).await), "invalid token: wrong issuer");
+        assert_eq!(
+            err(v.verify(&other_iss).await),
+            "invalid token: wrong issuer"
+        );
 
         // alg: none, with the signature stripped.
         let good = iss.issue(&patient()).unwrap();
         let payload = good.split('.').nth(1).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(err(v.verify(&format!("{none_header}.{payload}.")).await).contains("invalid token"));
+        assert!(
+            err(v.verify(&format!("{none_header}.{payload}.")).await).contains("invalid token")
+        );
 
         // A tampered payload breaks the signature.
         let mut claims: serde_json::Value =
@@ -314,7 +325,10 @@ mod tests {
             URL_SAFE_NO_PAD.encode(claims.to_string()),
             parts[2]
         );
-        assert_eq!(err(v.verify(&tampered).await), "invalid token: bad signature");
+        assert_eq!(
+            err(v.verify(&tampered).await),
+            "invalid token: bad signature"
+        );
 
         assert!(err(v.verify("garbage").await).contains("malformed"));
     }

@@ -61,9 +61,13 @@ pub enum ContentError {
     Empty,
     #[error("the file is {size} bytes; the limit is {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error("unsupported file type: expected a JPEG or PNG photo or a PDF (the content was checked, not the file name)")]
+    #[error(
+        "unsupported file type: expected a JPEG or PNG photo or a PDF (the content was checked, not the file name)"
+    )]
     Unsupported,
-    #[error("the {kind} image is {width}×{height} pixels; the limit is {max_side} pixels a side and {max_pixels} pixels in all")]
+    #[error(
+        "the {kind} image is {width}×{height} pixels; the limit is {max_side} pixels a side and {max_pixels} pixels in all"
+    )]
     ImageTooLarge {
         kind: &'static str,
         width: u32,
@@ -218,14 +222,16 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
-        let img = image::GrayImage::from_fn(width, height, |x, y| image::Luma([((x ^ y) & 0xFF) as u8]));
+        let img =
+            image::GrayImage::from_fn(width, height, |x, y| image::Luma([((x ^ y) & 0xFF) as u8]));
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     }
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
-        let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
+        let img =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 128]));
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
         out.into_inner()
@@ -241,7 +247,11 @@ pub(crate) mod tests {
         for &b in &v[12..29] {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         v[29..33].copy_from_slice(&(!crc).to_be_bytes());

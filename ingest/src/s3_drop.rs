@@ -41,8 +41,13 @@ struct Object {
 
 /// Object keys named by an S3 notification body, decoded. `Ok(vec![])` for S3's test event.
 pub fn created_keys(body: &str) -> Result<Vec<String>, String> {
-    let n: Notification = serde_json::from_str(body)
-        .map_err(|e| format!("not an S3 notification (line {} column {})", e.line(), e.column()))?;
+    let n: Notification = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "not an S3 notification (line {} column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     Ok(n.records
         .into_iter()
         .filter(|r| r.event_name.is_empty() || r.event_name.starts_with("ObjectCreated"))
@@ -166,15 +171,19 @@ impl S3Drop {
                 }
                 Err(Err(e)) => return Err(e),
             }
-            self.drop_store
-                .delete(&path)
-                .await
-                .map_err(|e| IngestError::Unavailable(format!("deleting the dropped object: {e}")))?;
+            self.drop_store.delete(&path).await.map_err(|e| {
+                IngestError::Unavailable(format!("deleting the dropped object: {e}"))
+            })?;
         }
         Ok(report)
     }
 
-    async fn reject(&self, key: &str, bytes: bytes::Bytes, reason: &str) -> Result<(), IngestError> {
+    async fn reject(
+        &self,
+        key: &str,
+        bytes: bytes::Bytes,
+        reason: &str,
+    ) -> Result<(), IngestError> {
         let target = format!("rejected/{key}");
         let put = |k: String, p: PutPayload| async move {
             self.drop_store
@@ -182,7 +191,11 @@ impl S3Drop {
                 .await
                 .map_err(|e| IngestError::Unavailable(format!("moving a rejected object: {e}")))
         };
-        put(format!("{target}.reason.txt"), PutPayload::from(format!("{reason}\n"))).await?;
+        put(
+            format!("{target}.reason.txt"),
+            PutPayload::from(format!("{reason}\n")),
+        )
+        .await?;
         put(target, PutPayload::from(bytes)).await?;
         tracing::warn!(reason, "s3 drop: object rejected");
         Ok(())
@@ -214,7 +227,12 @@ impl S3Drop {
         while !shutdown.is_cancelled() {
             match self
                 .queue
-                .receive(&self.queue_name, 10, Duration::from_secs(120), Duration::from_secs(1))
+                .receive(
+                    &self.queue_name,
+                    10,
+                    Duration::from_secs(120),
+                    Duration::from_secs(1),
+                )
                 .await
             {
                 Ok(batch) => {

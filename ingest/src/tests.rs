@@ -21,7 +21,10 @@ pub(crate) struct Env {
 pub(crate) async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let queue = Arc::new(EmbeddedQueue::open(dir.path().join("q.db"), Durability::Normal).unwrap());
-    queue.declare("register", QueuePolicy::default()).await.unwrap();
+    queue
+        .declare("register", QueuePolicy::default())
+        .await
+        .unwrap();
     let mut routes = Routes::new();
     routes.subscribe(EventType::DocumentReceived, "register");
     let publisher = Arc::new(QueuePublisher::new(queue.clone(), routes));
@@ -58,18 +61,37 @@ async fn uploads_are_stored_announced_and_idempotent_per_patient() {
     let a = PatientId::parse("pat-a").unwrap();
     let b = PatientId::parse("pat-b").unwrap();
     let img = Bytes::from(png(64, 48));
-    let first = e.service.ingest(&a, img.clone(), Channel::Upload, None).await.unwrap();
+    let first = e
+        .service
+        .ingest(&a, img.clone(), Channel::Upload, None)
+        .await
+        .unwrap();
     assert!(!first.duplicate);
     assert!(first.object.key.starts_with("raw/pat-a/"));
     assert!(e.dir.path().join("store").join(&first.object.key).exists());
-    let again = e.service.ingest(&a, img.clone(), Channel::Upload, None).await.unwrap();
+    let again = e
+        .service
+        .ingest(&a, img.clone(), Channel::Upload, None)
+        .await
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.document_id, first.document_id);
-    let other = e.service.ingest(&b, img, Channel::Upload, None).await.unwrap();
-    assert_ne!(other.document_id, first.document_id, "patients never share documents");
+    let other = e
+        .service
+        .ingest(&b, img, Channel::Upload, None)
+        .await
+        .unwrap();
+    assert_ne!(
+        other.document_id, first.document_id,
+        "patients never share documents"
+    );
 
     let events = received(&e.queue).await;
-    assert_eq!(events.len(), 2, "the duplicate upload emitted no second event");
+    assert_eq!(
+        events.len(),
+        2,
+        "the duplicate upload emitted no second event"
+    );
     let Event::DocumentReceived(doc) = &events[0].event else {
         panic!("wrong event type")
     };
@@ -83,7 +105,12 @@ async fn refused_content_stores_and_emits_nothing() {
     let a = PatientId::parse("pat-a").unwrap();
     let err = e
         .service
-        .ingest(&a, Bytes::from_static(b"MZ\x90\x00 not a photo"), Channel::Upload, None)
+        .ingest(
+            &a,
+            Bytes::from_static(b"MZ\x90\x00 not a photo"),
+            Channel::Upload,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unsupported file type"), "{err}");
@@ -98,7 +125,11 @@ async fn drop_folder_ingests_settled_files_and_rejects_bad_ones() {
     std::fs::create_dir_all(root.join("pat-a")).unwrap();
     std::fs::create_dir_all(root.join("not a patient")).unwrap();
     std::fs::write(root.join("pat-a/lab.png"), png(64, 64)).unwrap();
-    std::fs::write(root.join("pat-a/notes.png"), b"this is text with a .png name").unwrap();
+    std::fs::write(
+        root.join("pat-a/notes.png"),
+        b"this is text with a .png name",
+    )
+    .unwrap();
     std::fs::write(root.join("pat-a/.partial"), b"being copied").unwrap();
     std::fs::write(root.join("not a patient/x.png"), png(40, 40)).unwrap();
     let folder = DropFolder::new(&root, e.service.clone(), Duration::ZERO);
@@ -111,8 +142,14 @@ async fn drop_folder_ingests_settled_files_and_rejects_bad_ones() {
             deferred: 0
         }
     );
-    assert!(!root.join("pat-a/lab.png").exists(), "ingested files are removed");
-    assert!(root.join("pat-a/.partial").exists(), "hidden files are left alone");
+    assert!(
+        !root.join("pat-a/lab.png").exists(),
+        "ingested files are removed"
+    );
+    assert!(
+        root.join("pat-a/.partial").exists(),
+        "hidden files are left alone"
+    );
     let reason =
         std::fs::read_to_string(root.join(".rejected/pat-a/notes.png.reason.txt")).unwrap();
     assert!(reason.contains("unsupported file type"), "{reason}");
@@ -144,6 +181,9 @@ async fn register_stage_applies_each_event_once() {
     assert_eq!(docs[0].status, "received");
     let other = PatientId::parse("pat-b").unwrap();
     let id = p360_events::DocumentId::parse(&docs[0].document_id).unwrap();
-    assert!(register.get(&other, &id).unwrap().is_none(), "no cross-patient reads");
+    assert!(
+        register.get(&other, &id).unwrap().is_none(),
+        "no cross-patient reads"
+    );
     assert!(register.get(&a, &id).unwrap().is_some());
 }

@@ -1,1 +1,416 @@
-fn main() {}
+//! `p360`: the command-line entry point. See `p360 --help`.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI prints by design
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use p360::bench::{QueueBench, run_queue, run_reference};
+use p360::{Config, System};
+use p360_identity::Role;
+use p360_identity::users::NewUser;
+use p360_queue::embedded::Durability;
+use std::io::Read;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "p360",
+    version,
+    about = "Patient-owned health records for a payor: the p360 server and tools"
+)]
+struct Cli {
+    /// Configuration file (default: ./p360.toml if present; every setting has a default).
+    #[arg(long, global = true, env = "P360_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` in the configuration).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API, every pipeline stage and the sources in one process.
+    Serve {
+        /// Seed a demo patient, provider and analyst and drop sample documents.
+        #[arg(long)]
+        demo: bool,
+        /// Listen address (overrides `api.listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Run one pipeline stage alone (scale a stage out with more workers).
+    Worker {
+        /// Stage name, e.g. `register`.
+        stage: String,
+    },
+    /// Run one stage as an AWS Lambda function fed by its SQS queue.
+    #[cfg(feature = "aws")]
+    Lambda { stage: String },
+    /// Inspect and replay dead letters.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Manage local user accounts (built-in identity mode).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Benchmarks, each printed beside a reference measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters (all queues, or one).
+    List {
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put dead letters back on their queue.
+    Replay {
+        #[arg(long)]
+        queue: String,
+        /// Only this message id (default: all of the queue's dead letters).
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account. The password is read from stdin if --password is not given.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// patient, provider, payor_analyst or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// For a patient: the id of their record (a new one is made if absent).
+        #[arg(long)]
+        patient_id: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Print an access token for an account (operators and scripts on this machine).
+    Token {
+        #[arg(long)]
+        username: String,
+    },
+    /// Disable an account: its tokens stop working at once.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Embedded queue: enqueue → handle → ack, beside a plain SQLite insert+delete loop.
+    Queue {
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 10)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        consumers: usize,
+        /// Skip fsync on commit (`synchronous=NORMAL`) in both the queue and the reference.
+        #[arg(long)]
+        no_fsync: bool,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("P360_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,aws=warn,hyper=warn"));
+    let json = std::env::var("P360_LOG_FORMAT").is_ok_and(|v| v == "json")
+        || std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Cancelled on SIGINT or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; finishing in-flight work");
+        t.cancel();
+    });
+    token
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    match cli.command {
+        Command::Serve { demo, listen } => {
+            if let Some(l) = listen {
+                config.api.listen = l;
+            }
+            let listener = tokio::net::TcpListener::bind(config.api.listen)
+                .await
+                .with_context(|| format!("binding {}", config.api.listen))?;
+            let addr = listener.local_addr()?;
+            let system = System::build(config).await?;
+            if demo {
+                let accounts = p360::demo::seed(&system)?;
+                print_demo(&accounts, addr);
+            }
+            system.serve(listener, shutdown_signal()).await
+        }
+        Command::Worker { stage } => {
+            let system = System::build(config).await?;
+            let shutdown = shutdown_signal();
+            for h in system.spawn_stages(&[stage.as_str()], &shutdown)? {
+                h.await?;
+            }
+            Ok(())
+        }
+        #[cfg(feature = "aws")]
+        Command::Lambda { stage } => {
+            let system = System::build(config).await?;
+            let s = system
+                .stage(&stage)
+                .with_context(|| format!("unknown stage '{stage}'"))?;
+            p360_runtime::lambda::run(s, system.publisher.clone(), Some(system.queue.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+        }
+        Command::Dlq { command } => dlq(config, command).await,
+        Command::Users { command } => users(config, command).await,
+        Command::Bench { command } => bench(command).await,
+    }
+}
+
+fn print_demo(accounts: &[p360::demo::DemoAccount], addr: std::net::SocketAddr) {
+    let base = format!("http://{addr}");
+    eprintln!("\n  p360 demo is running at {base}");
+    for a in accounts {
+        eprintln!(
+            "    {:<14} password {}  ({})",
+            a.user.username, a.password, a.user.role
+        );
+    }
+    if let Some(p) = accounts.first().and_then(|a| a.user.patient_id.as_ref()) {
+        eprintln!("\n  Sample documents were dropped for the demo patient ({p}). Try:");
+        eprintln!(
+            "    TOKEN=$(curl -s {base}/auth/token -H 'content-type: application/json' \\\n      -d '{{\"username\":\"demo-patient\",\"password\":\"{}\"}}' | jq -r .access_token)",
+            accounts[0].password
+        );
+        eprintln!(
+            "    curl -s {base}/v1/patients/{p}/documents -H \"authorization: Bearer $TOKEN\" | jq"
+        );
+        eprintln!(
+            "    curl -s {base}/v1/patients/{p}/documents -H \"authorization: Bearer $TOKEN\" -F file=@photo.jpg"
+        );
+    }
+    eprintln!("  Credentials are also in the data directory's demo-credentials.txt.\n");
+}
+
+async fn dlq(config: Config, command: DlqCommand) -> anyhow::Result<()> {
+    let system = System::build(config).await?;
+    match command {
+        DlqCommand::List { queue, limit } => {
+            let names = match queue {
+                Some(q) => vec![q],
+                None => system.state.queues.to_vec(),
+            };
+            let mut total = 0;
+            for q in names {
+                for d in system.queue.dead_letters(&q, limit).await? {
+                    total += 1;
+                    let when = chrono::DateTime::from_timestamp_millis(d.failed_at_ms)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{q}\t{}\tattempts={}\tfailed_at={when}\terror={}",
+                        d.id, d.attempts, d.last_error
+                    );
+                }
+            }
+            eprintln!("{total} dead letter(s)");
+            Ok(())
+        }
+        DlqCommand::Replay { queue, id } => {
+            let n = system.queue.replay(&queue, id.as_deref()).await?;
+            eprintln!("replayed {n} message(s) onto {queue}");
+            Ok(())
+        }
+    }
+}
+
+async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    let system = System::build(config).await?;
+    let dir = system
+        .directory
+        .clone()
+        .context("user accounts are managed by the external identity provider in jwks mode")?;
+    match command {
+        UsersCommand::Add {
+            username,
+            role,
+            password,
+            patient_id,
+        } => {
+            let role: Role = role.parse()?;
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\n', '\r']).to_owned()
+                }
+            };
+            let patient_id = patient_id
+                .map(|p| p360_events::PatientId::parse(&p))
+                .transpose()?;
+            let user = tokio::task::spawn_blocking(move || {
+                dir.add(NewUser {
+                    username: &username,
+                    password: &password,
+                    role,
+                    patient_id,
+                })
+            })
+            .await??;
+            println!(
+                "{}\t{}\t{}\t{}",
+                user.id,
+                user.username,
+                user.role,
+                user.patient_id.map(|p| p.to_string()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        UsersCommand::List => {
+            for u in dir.list()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.id,
+                    u.username,
+                    u.role,
+                    u.patient_id.map(|p| p.to_string()).unwrap_or_default(),
+                    if u.active { "active" } else { "disabled" }
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::Token { username } => {
+            let user = dir
+                .by_username(&username)?
+                .with_context(|| format!("no account named {username}"))?;
+            if !user.active {
+                bail!("account {username} is disabled");
+            }
+            let issuer = system.issuer.context("no built-in issuer")?;
+            println!("{}", issuer.issue(&user.principal())?);
+            Ok(())
+        }
+        UsersCommand::Disable { username } => {
+            let user = dir
+                .by_username(&username)?
+                .with_context(|| format!("no account named {username}"))?;
+            dir.disable(&user.id)?;
+            eprintln!("disabled {username}");
+            Ok(())
+        }
+    }
+}
+
+async fn bench(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Queue {
+            messages,
+            batch,
+            consumers,
+            no_fsync,
+        } => {
+            anyhow::ensure!(
+                messages > 0 && batch > 0,
+                "messages and batch must be positive"
+            );
+            let cfg = QueueBench {
+                messages,
+                batch,
+                consumers,
+                durability: if no_fsync {
+                    Durability::Normal
+                } else {
+                    Durability::Full
+                },
+            };
+            // Next to the data directory's disk by default: the same disk the queue uses.
+            let dir = tempfile::Builder::new()
+                .prefix("p360-bench-")
+                .tempdir_in(".")?;
+            eprintln!(
+                "bench queue: {messages} messages, batch {batch}, {consumers} consumers, fsync {}",
+                if no_fsync { "off" } else { "on" }
+            );
+            let reference = {
+                let (cfg, path) = (cfg.clone(), dir.path().to_path_buf());
+                tokio::task::spawn_blocking(move || run_reference(&cfg, &path)).await??
+            };
+            let (queue, group) = run_queue(&cfg, dir.path()).await?;
+            println!(
+                "{:<34} {:>12} {:>10} {:>10}",
+                "", "msg/s", "p50 ms", "p99 ms"
+            );
+            println!(
+                "{:<34} {:>12.0} {:>10.2} {:>10.2}",
+                "p360 embedded queue", queue.per_second, queue.p50_ms, queue.p99_ms
+            );
+            println!(
+                "{:<34} {:>12.0} {:>10.2} {:>10.2}",
+                "reference: SQLite insert+delete",
+                reference.per_second,
+                reference.p50_ms,
+                reference.p99_ms
+            );
+            println!(
+                "ratio (queue / reference): {:.2}x   group commit: {group:.1} operations per commit",
+                queue.per_second / reference.per_second
+            );
+            Ok(())
+        }
+    }
+}

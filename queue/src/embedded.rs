@@ -17,14 +17,15 @@
 //! - `dead_letters`: messages that exhausted their attempts, with the last error.
 
 use crate::{
-    DeadLetter, Delivery, NackOutcome, OutgoingMessage, Queue, QueueError, QueuePolicy,
-    QueueStats, Receipt, Result,
+    DeadLetter, Delivery, NackOutcome, OutgoingMessage, Queue, QueueError, QueuePolicy, QueueStats,
+    Receipt, Result,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot};
@@ -59,6 +60,16 @@ struct Inner {
     tx: mpsc::Sender<Command>,
     /// Woken after a commit that made messages visible.
     arrivals: Notify,
+    /// Transactions committed and operations applied: their ratio is the group-commit factor.
+    commits: AtomicU64,
+    ops: AtomicU64,
+}
+
+/// Counters of the writer thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub commits: u64,
+    pub ops: u64,
 }
 
 impl std::fmt::Debug for EmbeddedQueue {
@@ -191,6 +202,8 @@ impl EmbeddedQueue {
             path,
             tx,
             arrivals: Notify::new(),
+            commits: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -202,6 +215,14 @@ impl EmbeddedQueue {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Commits and operations so far in this process.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.inner.commits.load(Ordering::Relaxed),
+            ops: self.inner.ops.load(Ordering::Relaxed),
+        }
     }
 
     async fn call(&self, op: Op) -> Result<Reply> {
@@ -236,7 +257,9 @@ fn load_policies(conn: &Connection) -> Result<HashMap<String, QueuePolicy>> {
     let rows = stmt
         .query_map([], |r| {
             let dur = |i: usize| -> rusqlite::Result<Duration> {
-                Ok(Duration::from_millis(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)))
+                Ok(Duration::from_millis(
+                    u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0),
+                ))
             };
             Ok((
                 r.get::<_, String>(0)?,
@@ -270,6 +293,10 @@ impl Writer {
                 }
             }
             let (replies, arrived) = self.apply_group(&batch);
+            if let Some(inner) = inner.upgrade() {
+                inner.commits.fetch_add(1, Ordering::Relaxed);
+                inner.ops.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
             for (cmd, reply) in batch.into_iter().zip(replies) {
                 // The caller may have gone (cancelled); its effect is committed either way.
                 let _ = cmd.reply.send(reply);
@@ -472,11 +499,7 @@ fn apply(
                 "INSERT OR REPLACE INTO acked (queue, msg_id, expires_at) VALUES (?1, ?2, ?3)",
             )
             .map_err(db_err)?
-            .execute(params![
-                queue,
-                id,
-                now.saturating_add(ms(p.dedup_window))
-            ])
+            .execute(params![queue, id, now.saturating_add(ms(p.dedup_window))])
             .map_err(db_err)?;
             Ok(Reply::Unit)
         }

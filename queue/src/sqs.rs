@@ -11,8 +11,8 @@
 //! - `replay` moves messages from the DLQ back to the source queue.
 
 use crate::{
-    DeadLetter, Delivery, NackOutcome, OutgoingMessage, Queue, QueueError, QueuePolicy,
-    QueueStats, Receipt, Result,
+    DeadLetter, Delivery, NackOutcome, OutgoingMessage, Queue, QueueError, QueuePolicy, QueueStats,
+    Receipt, Result,
 };
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -138,7 +138,11 @@ impl SqsQueue {
             .unwrap_or_default()
     }
 
-    async fn send_to(&self, url: &str, messages: &[(OutgoingMessage, Option<(&str, u32)>)]) -> Result<()> {
+    async fn send_to(
+        &self,
+        url: &str,
+        messages: &[(OutgoingMessage, Option<(&str, u32)>)],
+    ) -> Result<()> {
         for chunk in messages.chunks(SQS_BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, (m, dead)) in chunk.iter().enumerate() {
@@ -340,10 +344,7 @@ impl Queue for SqsQueue {
             .write()
             .await
             .insert(queue.to_owned(), Urls { main, dlq });
-        self.policies
-            .write()
-            .await
-            .insert(queue.to_owned(), policy);
+        self.policies.write().await.insert(queue.to_owned(), policy);
         Ok(())
     }
 
@@ -400,8 +401,11 @@ impl Queue for SqsQueue {
             id: delivery.id.clone(),
             body: delivery.body.clone(),
         };
-        self.send_to(&urls.dlq, &[(msg, Some((error.as_str(), delivery.attempt)))])
-            .await?;
+        self.send_to(
+            &urls.dlq,
+            &[(msg, Some((error.as_str(), delivery.attempt)))],
+        )
+        .await?;
         self.delete(&urls.main, &delivery.receipt.0).await
     }
 
@@ -429,7 +433,12 @@ impl Queue for SqsQueue {
         let mut skipped = BTreeSet::new();
         loop {
             let batch = self
-                .receive_url(&urls.dlq, SQS_BATCH, Duration::from_secs(30), Duration::ZERO)
+                .receive_url(
+                    &urls.dlq,
+                    SQS_BATCH,
+                    Duration::from_secs(30),
+                    Duration::ZERO,
+                )
                 .await?;
             if batch.is_empty() {
                 break;

@@ -37,12 +37,7 @@ pub async fn run_all(q: &dyn Queue, prefix: &str) {
 }
 
 /// Receives until `n` distinct messages were collected or `timeout` passed.
-async fn collect(
-    q: &dyn Queue,
-    queue: &str,
-    n: usize,
-    timeout: Duration,
-) -> Vec<crate::Delivery> {
+async fn collect(q: &dyn Queue, queue: &str, n: usize, timeout: Duration) -> Vec<crate::Delivery> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut got = Vec::new();
     let mut ids = BTreeSet::new();
@@ -165,7 +160,10 @@ pub async fn retries_then_dead_letter_then_replay(q: &dyn Queue, prefix: &str) {
             .await
             .expect("nack");
         if attempt < 3 {
-            assert!(matches!(outcome, NackOutcome::Retrying { .. }), "{outcome:?}");
+            assert!(
+                matches!(outcome, NackOutcome::Retrying { .. }),
+                "{outcome:?}"
+            );
         } else {
             assert_eq!(outcome, NackOutcome::DeadLettered);
         }
@@ -236,7 +234,11 @@ pub async fn receive_waits_for_arrivals(q: &dyn Queue, prefix: &str) {
         }
     );
     let got = got.expect("receive");
-    assert_eq!(got.len(), 1, "a waiting receive gets a message sent meanwhile");
+    assert_eq!(
+        got.len(),
+        1,
+        "a waiting receive gets a message sent meanwhile"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "returned on arrival, not at the end of the wait"

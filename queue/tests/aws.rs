@@ -10,9 +10,8 @@ use p360_queue::{Publisher, Queue, QueuePolicy, testsuite};
 use std::time::Duration;
 
 async fn conf() -> aws_config::SdkConfig {
-    let endpoint = std::env::var("P360_TEST_AWS_ENDPOINT").expect(
-        "P360_TEST_AWS_ENDPOINT must name a moto server (scripts/moto.sh start prints it)",
-    );
+    let endpoint = std::env::var("P360_TEST_AWS_ENDPOINT")
+        .expect("P360_TEST_AWS_ENDPOINT must name a moto server (scripts/moto.sh start prints it)");
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -24,7 +23,10 @@ async fn conf() -> aws_config::SdkConfig {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}{}-", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}{}-",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 #[tokio::test]
@@ -83,12 +85,21 @@ async fn eventbridge_rules_fan_out_to_sqs() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while got.len() < 11 && tokio::time::Instant::now() < deadline {
         for d in q
-            .receive("extract", 10, Duration::from_secs(30), Duration::from_secs(1))
+            .receive(
+                "extract",
+                10,
+                Duration::from_secs(30),
+                Duration::from_secs(1),
+            )
             .await
             .unwrap()
         {
             let env = Envelope::from_json(&d.body).expect("EventBridge-wrapped envelope decodes");
-            assert_eq!(env.event_type(), EventType::DocumentReceived, "rule filtered");
+            assert_eq!(
+                env.event_type(),
+                EventType::DocumentReceived,
+                "rule filtered"
+            );
             got.push(env.id);
             q.ack("extract", &d).await.unwrap();
         }

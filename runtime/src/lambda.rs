@@ -77,7 +77,10 @@ async fn handle_record(
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1),
             };
-            match queue.dead_letter(stage.name(), &delivery, &e.to_string()).await {
+            match queue
+                .dead_letter(stage.name(), &delivery, &e.to_string())
+                .await
+            {
                 Ok(()) => None,
                 Err(qe) => {
                     tracing::warn!(error = %qe, "dead-lettering failed; leaving it to the redrive policy");

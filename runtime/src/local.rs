@@ -63,7 +63,11 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let hard_stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    tracing::info!(stage = name, concurrency = config.concurrency, "stage started");
+    tracing::info!(
+        stage = name,
+        concurrency = config.concurrency,
+        "stage started"
+    );
 
     while !shutdown.is_cancelled() {
         let first = tokio::select! {
@@ -93,7 +97,10 @@ pub async fn run(
         };
         let mut permit = Some(first);
         for delivery in deliveries {
-            let Some(p) = permit.take().or_else(|| slots.clone().try_acquire_owned().ok()) else {
+            let Some(p) = permit
+                .take()
+                .or_else(|| slots.clone().try_acquire_owned().ok())
+            else {
                 // Cannot happen (we asked for at most `free`); release rather than overrun.
                 release(&*wiring.queue, name, &delivery).await;
                 continue;

@@ -44,17 +44,17 @@ impl RunnerMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         registry.register(
-            "p360_stage_messages",
+            "stage_messages",
             "Messages a stage finished, by outcome (retry = failed and will be retried)",
             m.handled.clone(),
         );
         registry.register(
-            "p360_stage_in_flight",
+            "stage_in_flight",
             "Messages a stage is handling now",
             m.in_flight.clone(),
         );
         registry.register(
-            "p360_stage_handle_seconds",
+            "stage_handle_seconds",
             "Time to handle one message, publish its outputs and ack it",
             m.handle_seconds.clone(),
         );

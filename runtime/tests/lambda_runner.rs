@@ -30,7 +30,12 @@ fn fixture() -> SqsEvent {
         "{\"not\": \"an envelope\"}".to_owned(),
         document("doc-flaky").to_json(),
     ];
-    for (record, body) in event["Records"].as_array_mut().unwrap().iter_mut().zip(bodies) {
+    for (record, body) in event["Records"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(bodies)
+    {
         record["body"] = serde_json::Value::String(body);
     }
     serde_json::from_value(event).unwrap()
@@ -57,7 +62,9 @@ async fn sqs_batch_reports_only_the_failed_records() {
 
     // SQS redelivers the flaky record; it fails once more, then succeeds.
     let mut retry = fixture();
-    retry.records.retain(|r| r.message_id.as_deref() == Some("msg-4"));
+    retry
+        .records
+        .retain(|r| r.message_id.as_deref() == Some("msg-4"));
     let r1 = p360_runtime::lambda::handle_batch(&probe, &publisher, None, retry.clone()).await;
     assert_eq!(r1.batch_item_failures.len(), 1);
     let r2 = p360_runtime::lambda::handle_batch(&probe, &publisher, None, retry).await;

@@ -43,7 +43,12 @@ async fn drain(queue: &dyn Queue, name: &str) -> Vec<Envelope> {
     let mut out = Vec::new();
     loop {
         let batch = queue
-            .receive(name, 100, Duration::from_secs(30), Duration::from_millis(200))
+            .receive(
+                name,
+                100,
+                Duration::from_secs(30),
+                Duration::from_millis(200),
+            )
             .await
             .unwrap();
         if batch.is_empty() {
@@ -87,14 +92,21 @@ async fn runner_handles_retries_dead_letters_and_stops_gracefully() {
         if stats.ready + stats.in_flight + stats.delayed == 0 && stats.dead == 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "pipeline did not settle: {stats:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pipeline did not settle: {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shutdown.cancel();
     runner.await.unwrap();
 
     let handled = probe.handled.lock().unwrap().clone();
-    assert_eq!(handled.len(), 51, "50 good + the flaky one after its retries");
+    assert_eq!(
+        handled.len(),
+        51,
+        "50 good + the flaky one after its retries"
+    );
     assert!(handled.values().all(|&n| n == 1), "each event handled once");
 
     let outputs = drain(&*s.queue, "downstream").await;

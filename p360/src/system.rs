@@ -1,0 +1,338 @@
+//! Wiring: builds every port's adapter from the configuration, the stages, and the API state,
+//! then runs them. The only place that knows which runtime and which adapters are in use.
+
+use crate::config::{Config, DurabilityConfig, IdentityMode, QueueKind, StoreKind};
+use anyhow::{Context, bail};
+use object_store::ObjectStore;
+use p360_api::AppState;
+use p360_identity::issuer::Issuer;
+use p360_identity::users::Directory;
+use p360_identity::verify::{JwksSource, Verifier, VerifierConfig};
+use p360_ingest::drop_folder::DropFolder;
+use p360_ingest::{ContentLimits, DocumentRegister, IngestService, RegisterStage};
+use p360_queue::embedded::{Durability, EmbeddedQueue};
+use p360_queue::{Publisher, Queue, QueuePublisher, Routes};
+use p360_runtime::local::{RunnerConfig, Wiring};
+use p360_runtime::{RunnerMetrics, Stage};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Name of the queue fed by the S3 drop bucket's notifications.
+pub const S3_DROP_QUEUE: &str = "s3-drop";
+
+/// The assembled system.
+pub struct System {
+    pub config: Config,
+    pub queue: Arc<dyn Queue>,
+    pub publisher: Arc<dyn Publisher>,
+    pub stages: Vec<Arc<dyn Stage>>,
+    pub metrics: RunnerMetrics,
+    pub register: DocumentRegister,
+    pub ingest: IngestService,
+    pub issuer: Option<Arc<Issuer>>,
+    pub directory: Option<Directory>,
+    pub state: AppState,
+    drop_store: Option<Arc<dyn ObjectStore>>,
+}
+
+impl System {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating the data directory {}", data.display()))?;
+
+        let register = DocumentRegister::open(&data.join("documents.db"))?;
+        let stages: Vec<Arc<dyn Stage>> = vec![Arc::new(RegisterStage::new(register.clone()))];
+
+        let queue = build_queue(&config).await?;
+        let policy = config.queue.policy();
+        let mut routes = Routes::new();
+        let mut queues = Vec::new();
+        for stage in &stages {
+            queue.declare(stage.name(), policy.clone()).await?;
+            queues.push(stage.name().to_owned());
+            for t in stage.subscribes() {
+                routes.subscribe(*t, stage.name());
+            }
+        }
+        let drop_store = build_drop_store(&config)?;
+        if drop_store.is_some() {
+            queue.declare(S3_DROP_QUEUE, policy.clone()).await?;
+            queues.push(S3_DROP_QUEUE.to_owned());
+        }
+        let publisher = build_publisher(&config, queue.clone(), routes).await?;
+
+        let store = build_store(&config)?;
+        let limits = ContentLimits {
+            max_bytes: config.api.max_upload_bytes,
+            ..ContentLimits::default()
+        };
+        let ingest = IngestService::new(store, publisher.clone(), limits);
+
+        let (issuer, directory, verifier) = build_identity(&config)?;
+
+        let mut registry = Registry::with_prefix("p360");
+        let metrics = RunnerMetrics::register(&mut registry);
+        let queue_depth = p360_api::ops::QueueDepth::default();
+        registry.register(
+            "queue_messages",
+            "Messages per queue and state (ready, in_flight, delayed, dead)",
+            queue_depth.clone(),
+        );
+
+        let state = AppState {
+            verifier: Arc::new(verifier),
+            issuer: issuer.clone(),
+            directory: directory.clone(),
+            ingest: ingest.clone(),
+            register: register.clone(),
+            queue: queue.clone(),
+            queues: Arc::new(queues),
+            registry: Arc::new(registry),
+            queue_depth,
+            login_limiter: Arc::default(),
+        };
+        Ok(Self {
+            config,
+            queue,
+            publisher,
+            stages,
+            metrics,
+            register,
+            ingest,
+            issuer,
+            directory,
+            state,
+            drop_store,
+        })
+    }
+
+    pub fn stage(&self, name: &str) -> Option<Arc<dyn Stage>> {
+        self.stages.iter().find(|s| s.name() == name).cloned()
+    }
+
+    fn runner_config(&self, stage: &str) -> RunnerConfig {
+        let s = match stage {
+            "register" => &self.config.stages.register,
+            _ => &Default::default(),
+        };
+        RunnerConfig {
+            concurrency: s.concurrency,
+            visibility: Duration::from_secs(s.visibility_secs.max(1)),
+            ..RunnerConfig::default()
+        }
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring {
+            queue: self.queue.clone(),
+            publisher: self.publisher.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Starts the named stages' runners; returns their join handles.
+    pub fn spawn_stages(
+        &self,
+        names: &[&str],
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+        let mut handles = Vec::new();
+        for name in names {
+            let Some(stage) = self.stage(name) else {
+                let known: Vec<_> = self.stages.iter().map(|s| s.name()).collect();
+                bail!("unknown stage '{name}'; stages: {}", known.join(", "));
+            };
+            handles.push(tokio::spawn(p360_runtime::local::run(
+                stage,
+                self.wiring(),
+                self.runner_config(name),
+                shutdown.clone(),
+            )));
+        }
+        Ok(handles)
+    }
+
+    /// Starts the sources: the drop folder and, when configured, the S3 drop.
+    pub fn spawn_sources(&self, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        if self.config.drop_folder.enabled {
+            let folder = DropFolder::new(
+                self.config.drop_path(),
+                self.ingest.clone(),
+                Duration::from_millis(self.config.drop_folder.settle_ms),
+            );
+            handles.push(tokio::spawn(folder.run(
+                Duration::from_millis(self.config.drop_folder.interval_ms.max(50)),
+                shutdown.clone(),
+            )));
+        }
+        if let Some(drop_store) = &self.drop_store {
+            let source = p360_ingest::s3_drop::S3Drop::new(
+                drop_store.clone(),
+                self.config.store.drop_prefix.clone(),
+                self.ingest.clone(),
+                self.queue.clone(),
+                S3_DROP_QUEUE,
+            );
+            handles.push(tokio::spawn(source.run(shutdown.clone())));
+        }
+        handles
+    }
+
+    /// `p360 serve`: the API, every stage and every source, until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let names: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
+        let mut handles = self.spawn_stages(&names, &shutdown)?;
+        handles.extend(self.spawn_sources(&shutdown));
+        let app = p360_api::router(self.state.clone());
+        tracing::info!(addr = %listener.local_addr()?, "api listening");
+        let token = shutdown.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("api server")?;
+        for h in handles {
+            let _ = h.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn build_queue(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {
+    match config.queue.kind {
+        QueueKind::Embedded => {
+            let durability = match config.queue.durability {
+                DurabilityConfig::Full => Durability::Full,
+                DurabilityConfig::Normal => Durability::Normal,
+            };
+            let path = config.data_dir.join("queue.db");
+            Ok(Arc::new(
+                EmbeddedQueue::open(&path, durability)
+                    .with_context(|| format!("opening the queue {}", path.display()))?,
+            ))
+        }
+        #[cfg(feature = "aws")]
+        QueueKind::Sqs => Ok(Arc::new(p360_queue::sqs::SqsQueue::from_conf(
+            &crate::aws::sdk_config(&config.aws).await,
+            config.queue.sqs_prefix.clone(),
+        ))),
+        #[cfg(not(feature = "aws"))]
+        QueueKind::Sqs => bail!("queue.kind = \"sqs\" needs a build with the `aws` feature"),
+    }
+}
+
+async fn build_publisher(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    routes: Routes,
+) -> anyhow::Result<Arc<dyn Publisher>> {
+    match &config.queue.eventbridge_bus {
+        None => Ok(Arc::new(QueuePublisher::new(queue, routes))),
+        #[cfg(feature = "aws")]
+        Some(bus) => Ok(Arc::new(
+            p360_queue::eventbridge::EventBridgePublisher::from_conf(
+                &crate::aws::sdk_config(&config.aws).await,
+                bus.clone(),
+            ),
+        )),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => bail!("queue.eventbridge_bus needs a build with the `aws` feature"),
+    }
+}
+
+fn build_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    match config.store.kind {
+        StoreKind::Local => {
+            let root = config.data_dir.join("objects");
+            std::fs::create_dir_all(&root)
+                .with_context(|| format!("creating {}", root.display()))?;
+            Ok(Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(&root)?,
+            ))
+        }
+        #[cfg(feature = "aws")]
+        StoreKind::S3 => {
+            let bucket = config
+                .store
+                .bucket
+                .as_deref()
+                .context("store.kind = \"s3\" needs store.bucket")?;
+            crate::aws::s3_store(&config.aws, bucket)
+        }
+        #[cfg(not(feature = "aws"))]
+        StoreKind::S3 => bail!("store.kind = \"s3\" needs a build with the `aws` feature"),
+    }
+}
+
+fn build_drop_store(config: &Config) -> anyhow::Result<Option<Arc<dyn ObjectStore>>> {
+    match &config.store.drop_bucket {
+        None => Ok(None),
+        #[cfg(feature = "aws")]
+        Some(bucket) => Ok(Some(crate::aws::s3_store(&config.aws, bucket)?)),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => bail!("store.drop_bucket needs a build with the `aws` feature"),
+    }
+}
+
+type Identity = (Option<Arc<Issuer>>, Option<Directory>, Verifier);
+
+fn build_identity(config: &Config) -> anyhow::Result<Identity> {
+    let id = &config.identity;
+    match id.mode {
+        IdentityMode::Builtin => {
+            let dir = config.data_dir.join("identity");
+            let issuer = Arc::new(Issuer::load_or_create(
+                &dir.join("signing-key.pem"),
+                config.api.public_url(),
+                id.audience.clone(),
+                Duration::from_secs(id.token_ttl_secs),
+            )?);
+            let directory = Directory::open(&dir.join("users.db"))?;
+            let verifier = Verifier::new(VerifierConfig {
+                issuer: issuer.issuer().to_owned(),
+                audience: issuer.audience().to_owned(),
+                algorithms: vec![jsonwebtoken::Algorithm::ES256],
+                jwks: JwksSource::Static(serde_json::from_value(issuer.jwks())?),
+                leeway: Duration::from_secs(30),
+            });
+            Ok((Some(issuer), Some(directory), verifier))
+        }
+        IdentityMode::Jwks => {
+            let issuer = id
+                .issuer
+                .clone()
+                .context("identity.mode = \"jwks\" needs identity.issuer")?;
+            let url = id.jwks_url.clone().unwrap_or_else(|| {
+                format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
+            });
+            let algorithms = id
+                .algorithms
+                .iter()
+                .map(|a| {
+                    a.parse::<jsonwebtoken::Algorithm>()
+                        .map_err(|_| anyhow::anyhow!("identity.algorithms: unknown algorithm {a}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((
+                None,
+                None,
+                Verifier::new(VerifierConfig {
+                    issuer,
+                    audience: id.audience.clone(),
+                    algorithms,
+                    jwks: JwksSource::Url(url),
+                    leeway: Duration::from_secs(30),
+                }),
+            ))
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Starts the whole system in process on a free port, with its own data directory.
+#![allow(dead_code, unreachable_pub)]
+
+use p360::{Config, System};
+use p360_identity::Role;
+use p360_identity::users::{NewUser, User};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct Sandbox {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub directory: p360_identity::users::Directory,
+    pub issuer: Arc<p360_identity::issuer::Issuer>,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Sandbox {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::default();
+        config.data_dir = dir.path().join("data");
+        config.api.listen = addr;
+        config.queue.durability = p360::config::DurabilityConfig::Normal;
+        config.drop_folder.interval_ms = 100;
+        config.drop_folder.settle_ms = 0;
+        tweak(&mut config);
+        let system = System::build(config.clone()).await.unwrap();
+        let directory = system.directory.clone().unwrap();
+        let issuer = system.issuer.clone().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(system.serve(listener, shutdown.clone()));
+        Self {
+            base: format!("http://{addr}"),
+            dir,
+            config,
+            directory,
+            issuer,
+            http: reqwest::Client::new(),
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    pub fn user(&self, username: &str, role: Role) -> User {
+        self.directory
+            .add(NewUser {
+                username,
+                password: "correct horse battery",
+                role,
+                patient_id: None,
+            })
+            .unwrap()
+    }
+
+    /// Logs in through the API.
+    pub async fn login(&self, username: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/auth/token", self.base))
+            .json(&serde_json::json!({"username": username, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Polls the patient's document list until `n` documents are registered.
+    pub async fn wait_for_documents(
+        &self,
+        patient: &str,
+        token: &str,
+        n: usize,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let list: serde_json::Value = self
+                .http
+                .get(self.url(&format!("/v1/patients/{patient}/documents")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list["documents"].as_array().map_or(0, Vec::len) >= n {
+                return list;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "documents not registered: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(s) = self.server.take() {
+            s.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(width, height, |x, y| {
+        image::Luma([((x ^ y) as u8).wrapping_add(seed)])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+pub fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../testdata/documents/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
