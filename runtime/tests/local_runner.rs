@@ -195,3 +195,63 @@ async fn shutdown_releases_work_that_outlives_the_grace_period() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
 }
+
+/// Poison input: a message that fails on every attempt goes to the dead-letter queue after the
+/// configured attempts, with its last error, while the others keep flowing; once the cause is
+/// fixed, replaying it works.
+#[tokio::test]
+async fn always_failing_message_is_dead_lettered_and_replayed() {
+    let s = setup().await; // max_attempts = 3
+    let probe = Arc::new(Probe::default());
+    let shutdown = CancellationToken::new();
+    let wiring = Wiring {
+        queue: s.queue.clone(),
+        publisher: s.publisher.clone(),
+        metrics: RunnerMetrics::default(),
+    };
+    let config = RunnerConfig {
+        concurrency: 2,
+        visibility: Duration::from_secs(5),
+        poll_wait: Duration::from_millis(50),
+        grace: Duration::from_secs(5),
+    };
+    let runner = tokio::spawn(run(probe.clone(), wiring.clone(), config, shutdown.clone()));
+    let mut inputs = vec![document("doc-broken")];
+    inputs.extend((0..30).map(|i| document(&format!("doc-ok-{i}"))));
+    s.publisher.publish(&inputs).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.queue.stats("probe").await.unwrap().dead == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = s.queue.dead_letters("probe", 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].last_error, "transient: store rejects this document");
+    assert_eq!(Envelope::from_json(&dead[0].body).unwrap().id, inputs[0].id);
+    while probe.handled.lock().unwrap().len() < 30 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "good messages stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    probe.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.queue.replay("probe", Some(&dead[0].id)).await.unwrap(), 1);
+    while !probe.handled.lock().unwrap().contains_key(&inputs[0].id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replayed message not handled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    runner.await.unwrap();
+    assert_eq!(s.queue.stats("probe").await.unwrap().dead, 0);
+    assert_eq!(drain(&*s.queue, "downstream").await.len(), 31);
+}

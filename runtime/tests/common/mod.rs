@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub struct Probe {
     pub handled: Mutex<HashMap<EventId, u32>>,
     pub flaky_failures: AtomicU32,
+    /// While false, `doc-broken` fails transiently on every attempt (a bug awaiting a fix).
+    pub fixed: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -35,6 +37,9 @@ impl Stage for Probe {
             "doc-poison" => return Err(StageError::Permanent("poison document".into())),
             "doc-flaky" if self.flaky_failures.fetch_add(1, Ordering::SeqCst) < 2 => {
                 return Err(StageError::Transient("flaky store".into()));
+            }
+            "doc-broken" if !self.fixed.load(Ordering::SeqCst) => {
+                return Err(StageError::Transient("store rejects this document".into()));
             }
             _ => {}
         }
