@@ -1,5 +1,6 @@
 //! Wire-contract tests: one snapshot per event type, so any change to the JSON on the queues is
 //! reviewed (`cargo insta review`) rather than accidental.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use chrono::{DateTime, NaiveDate, Utc};
 use p360_events::*;

@@ -2,6 +2,7 @@
 //! `scripts/moto.sh` and named by `P360_TEST_AWS_ENDPOINT`; credentials from the usual
 //! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` variables): raw documents in S3, SQS queues,
 //! the S3 photo drop fed by real bucket notifications. Same code as local mode, other config.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![cfg(feature = "aws")]
 
 use object_store::{ObjectStoreExt, PutPayload};
@@ -67,8 +68,10 @@ async fn aws_mode_end_to_end() {
 
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
     config.api.listen = listener.local_addr().unwrap();
     config.drop_folder.enabled = false;
     config.aws.endpoint_url = Some(endpoint.clone());

@@ -1,4 +1,5 @@
 //! The `p360` command line, run as a user would.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use p360_queue::embedded::{Durability, EmbeddedQueue};
 use p360_queue::{OutgoingMessage, Queue, QueuePolicy};

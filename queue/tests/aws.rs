@@ -1,5 +1,6 @@
 //! The queue conformance suite and the EventBridge fan-out against an AWS-compatible endpoint
 //! (moto server), started by `scripts/moto.sh` and named by `P360_TEST_AWS_ENDPOINT`.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![cfg(feature = "aws")]
 
 use aws_config::BehaviorVersion;

@@ -1,4 +1,5 @@
 //! The Lambda runner, driven directly with an SQS event fixture (no emulator needed).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![cfg(feature = "lambda")]
 
 mod common;

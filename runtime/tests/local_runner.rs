@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
 use common::{Probe, document};

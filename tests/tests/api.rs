@@ -1,5 +1,6 @@
 //! The API end to end: uploads flow to the document register; every kind of bad input and bad
 //! credential gets a clear 4xx (never a 500); nobody but the patient reads the record yet.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 

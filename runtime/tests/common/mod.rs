@@ -1,7 +1,7 @@
 //! A test stage: for each DocumentReceived it emits one GraphChanged; documents named
 //! `doc-poison` always fail permanently, `doc-flaky` fails transiently on its first attempts.
 
-#![allow(unreachable_pub, dead_code)]
+#![allow(clippy::unwrap_used, unreachable_pub, dead_code)]
 
 use async_trait::async_trait;
 use chrono::Utc;

@@ -1,5 +1,5 @@
 //! Starts the whole system in process on a free port, with its own data directory.
-#![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 use p360::{Config, System};
 use p360_identity::Role;
@@ -28,8 +28,10 @@ impl Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("data");
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
         config.api.listen = addr;
         config.queue.durability = p360::config::DurabilityConfig::Normal;
         config.drop_folder.interval_ms = 100;
