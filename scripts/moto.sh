@@ -22,7 +22,7 @@ start)
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/moto.log" 2>&1 &
   echo "$! $port" >"$state"
   for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
       echo "http://127.0.0.1:$port"; exit 0
     fi
     sleep 0.1

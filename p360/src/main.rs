@@ -176,6 +176,18 @@ fn shutdown_signal() -> CancellationToken {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     init_tracing();
+    // On Lambda the runtime starts the binary (`bootstrap`) without arguments: the function's
+    // environment names the stage instead.
+    #[cfg(feature = "aws")]
+    if let Ok(stage) = std::env::var("P360_LAMBDA_STAGE") {
+        let system = System::build(Config::load(None)?).await?;
+        let s = system
+            .stage(&stage)
+            .with_context(|| format!("P360_LAMBDA_STAGE names an unknown stage '{stage}'"))?;
+        return p360_runtime::lambda::run(s, system.publisher.clone(), Some(system.queue.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+    }
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(d) = cli.data_dir {

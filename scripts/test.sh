@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The full test run: formatting, lints (default and all features), every test of every crate
+# including the AWS adapters against a local moto server, and the kill -9 crash test.
+# This is what CI runs (`.ci/run` calls it). Usage: scripts/test.sh [--quick]
+#   --quick   skip the AWS tier and the crash test (no network install, ~1 min warm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p360-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (default features)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if $quick; then
+  step "tests (default features)"
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+  else
+    cargo test --workspace --locked --no-fail-fast
+  fi
+  exit 0
+fi
+
+step "clippy (all features: aws, lambda)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "infra template lint (cfn-lint)"
+venv="${P360_CACHE:-$HOME/.cache/p360}/cfn-lint-venv"
+if [ ! -x "$venv/bin/cfn-lint" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint>=1,<2'
+fi
+"$venv/bin/cfn-lint" infra/template.yaml
+
+step "moto server (AWS-compatible endpoint on 127.0.0.1)"
+endpoint=$(scripts/moto.sh start)
+trap 'scripts/moto.sh stop' EXIT
+echo "moto at $endpoint"
+export P360_TEST_AWS_ENDPOINT="$endpoint"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+step "tests (all features, AWS adapters against moto)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
+else
+  cargo test --workspace --all-features --locked --no-fail-fast
+fi
+
+step "crash test: kill -9 during 2,000 documents, 10 restarts"
+scripts/crash-test.sh --events 2000 --crashes 10
