@@ -46,11 +46,12 @@ mkdir -p "$data/drop/$patient"
 
 # Writes N distinct small PNGs into the drop folder in bursts, each atomically (hidden temp
 # file, then rename), as a copy tool would.
-# Paced to span the crash loop (~1.2 s per restart), so kills land while documents flow.
+# One burst per server life (n / crashes files, about every 1.2 s), so each life starts with a
+# backlog and the kill lands while documents are being ingested and registered.
 python3 - "$data/drop/$patient" "$events" "$crashes" <<'PY' &
 import os, random, struct, sys, time, zlib
 folder, n, crashes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-per_file = crashes * 1.0 / n
+per_burst = max(1, n // crashes)
 def png(i):
     w = h = 24
     rows = b"".join(b"\x00" + bytes(((x * 7 + y * 13 + i) ^ (i >> 8)) & 0xFF for x in range(w)) for y in range(h))
@@ -60,14 +61,14 @@ def png(i):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 i = 0
 while i < n:
-    burst = min(random.randint(10, 60), n - i)
+    burst = min(per_burst, n - i)
     for _ in range(burst):
         tmp = os.path.join(folder, f".doc-{i:05d}.tmp")
         with open(tmp, "wb") as f:
             f.write(png(i))
         os.rename(tmp, os.path.join(folder, f"doc-{i:05d}.png"))
         i += 1
-    time.sleep(per_file * burst * random.uniform(0.5, 1.5))
+    time.sleep(random.uniform(0.9, 1.5))
 PY
 generator=$!
 
@@ -81,7 +82,7 @@ c=0
 while [ "$c" -lt "$crashes" ] || kill -0 "$generator" 2>/dev/null; do
   c=$((c + 1))
   start_server
-  sleep "$(python3 -c 'import random; print(round(random.uniform(0.4, 2.0), 2))')"
+  sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 1.4), 2))')"
   kill -9 "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
   left=$(find "$data/drop/$patient" -maxdepth 1 -name 'doc-*.png' | wc -l)

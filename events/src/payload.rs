@@ -134,7 +134,7 @@ pub struct GraphChanged {
     pub changes: Vec<FactChange>,
 }
 
-/// Role of an actor in an access record.
+/// What an actor is to the system: a user's role, or the system itself in access records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -142,8 +142,37 @@ pub enum Role {
     Provider,
     PayorAnalyst,
     Admin,
-    /// A pipeline stage acting on the system's behalf.
+    /// A pipeline stage acting on the system's behalf; never a user account's role.
     System,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Patient => "patient",
+            Role::Provider => "provider",
+            Role::PayorAnalyst => "payor_analyst",
+            Role::Admin => "admin",
+            Role::System => "system",
+        }
+    }
+
+    /// Parses a role a user account may have (not `system`).
+    pub fn parse_user_role(s: &str) -> Option<Self> {
+        match s {
+            "patient" => Some(Role::Patient),
+            "provider" => Some(Role::Provider),
+            "payor_analyst" | "analyst" => Some(Role::PayorAnalyst),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Whether the access was allowed.

@@ -17,50 +17,16 @@ pub mod users;
 pub mod verify;
 
 use p360_events::{PatientId, UserId};
-use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// What a user is to the system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Patient,
-    Provider,
-    PayorAnalyst,
-    Admin,
-}
+/// A user's role (patient, provider, payor analyst, admin): the events crate's [`Role`],
+/// parsed with [`parse_role`] so that no account can hold the `system` role.
+pub use p360_events::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Patient => "patient",
-            Role::Provider => "provider",
-            Role::PayorAnalyst => "payor_analyst",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = IdentityError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "patient" => Ok(Role::Patient),
-            "provider" => Ok(Role::Provider),
-            "payor_analyst" | "analyst" => Ok(Role::PayorAnalyst),
-            "admin" => Ok(Role::Admin),
-            _ => Err(IdentityError::Invalid(
-                "role must be one of patient, provider, payor_analyst, admin".into(),
-            )),
-        }
-    }
+/// Parses a user account's role.
+pub fn parse_role(s: &str) -> Result<Role, IdentityError> {
+    Role::parse_user_role(s).ok_or_else(|| {
+        IdentityError::Invalid("role must be one of patient, provider, payor_analyst, admin".into())
+    })
 }
 
 /// An authenticated caller.

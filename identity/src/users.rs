@@ -165,8 +165,7 @@ impl Directory {
                 id: UserId::parse(&r.get::<_, String>(0)?)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
                 username: r.get(1)?,
-                role: role
-                    .parse()
+                role: crate::parse_role(&role)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
                 patient_id: patient
                     .map(|p| PatientId::parse(&p))

@@ -159,12 +159,12 @@ fn principal_from_claims(claims: &serde_json::Value) -> Result<Principal, Identi
     let sub = claims["sub"].as_str().unwrap_or_default();
     let user_id = UserId::parse(sub).map_err(|_| invalid("subject is not a valid user id"))?;
     let role = match claims["p360_role"].as_str() {
-        Some(r) => r.parse::<Role>().map_err(|_| invalid("unknown role"))?,
+        Some(r) => Role::parse_user_role(r).ok_or_else(|| invalid("unknown role"))?,
         None => claims["cognito:groups"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|g| g.as_str()?.parse::<Role>().ok())
+            .filter_map(|g| Role::parse_user_role(g.as_str()?))
             .next()
             .ok_or_else(|| invalid("token carries no role"))?,
     };

@@ -303,7 +303,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             password,
             patient_id,
         } => {
-            let role: Role = role.parse()?;
+            let role: Role = p360_identity::parse_role(&role)?;
             let password = match password {
                 Some(p) => p,
                 None => {
