@@ -128,3 +128,44 @@ fn sample_graph_changed() -> Envelope {
       "committed_at":"2026-03-18T08:15:00Z","changes":[]}}"#;
     Envelope::from_json(body).unwrap()
 }
+
+/// The redrive policy is the backstop for consumers that crash before they can nack: SQS
+/// itself moves a message received `max_attempts + 2` times without an ack to the DLQ.
+#[tokio::test]
+async fn sqs_redrive_policy_catches_consumers_that_never_report() {
+    let q = SqsQueue::from_conf(&conf().await, unique("p360rd"));
+    let policy = QueuePolicy {
+        max_attempts: 1,
+        ..QueuePolicy::default()
+    };
+    q.declare("crashy", policy).await.unwrap();
+    q.send(
+        "crashy",
+        &[p360_queue::OutgoingMessage {
+            id: "m1".into(),
+            body: "{}".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut receives = 0;
+    while q.stats("crashy").await.unwrap().dead == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never redriven");
+        // Take the message and "crash": no ack, no nack; it reappears after 1 s.
+        receives += q
+            .receive("crashy", 1, Duration::from_secs(1), Duration::from_secs(2))
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(receives, 3, "moved after max_attempts + 2 receives");
+    let dead = q.dead_letters("crashy", 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, "m1");
+    assert!(
+        dead[0].last_error.contains("redrive"),
+        "{}",
+        dead[0].last_error
+    );
+}
