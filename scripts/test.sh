@@ -39,6 +39,14 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
 fi
 "$venv/bin/cfn-lint" infra/template.yaml
 
+step "FHIR R4 validator (PyPI fhir.resources 6.1, FHIR 4.0.1)"
+fhir_venv="${P360_CACHE:-$HOME/.cache/p360}/fhir-venv"
+if [ ! -x "$fhir_venv/bin/python" ] || ! "$fhir_venv/bin/python" -c 'import fhir.resources' 2>/dev/null; then
+  python3 -m venv "$fhir_venv"
+  "$fhir_venv/bin/pip" install --quiet --disable-pip-version-check 'fhir.resources==6.1.0' 'pydantic>=1.7,<2'
+fi
+export P360_FHIR_PYTHON="$fhir_venv/bin/python"
+
 step "moto server (AWS-compatible endpoint on 127.0.0.1)"
 endpoint=$(scripts/moto.sh start)
 trap 'scripts/moto.sh stop' EXIT
@@ -47,11 +55,11 @@ export P360_TEST_AWS_ENDPOINT="$endpoint"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
-step "tests (all features, AWS adapters against moto)"
+step "tests (all features, AWS adapters against moto, FHIR validator)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --locked --no-fail-fast
+  cargo nextest run --workspace --all-features --locked --no-fail-fast --run-ignored all
 else
-  cargo test --workspace --all-features --locked --no-fail-fast
+  cargo test --workspace --all-features --locked --no-fail-fast -- --include-ignored
 fi
 
 step "crash test: kill -9 during 2,000 documents, 10 restarts"
