@@ -9,6 +9,7 @@ pub mod auth;
 mod documents;
 pub mod error;
 pub mod ops;
+mod records;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -34,6 +35,10 @@ pub struct AppState {
     pub directory: Option<Directory>,
     pub ingest: IngestService,
     pub register: DocumentRegister,
+    /// Where manual entries are announced.
+    pub publisher: Arc<dyn p360_queue::Publisher>,
+    /// The patient graph (read path).
+    pub graph: Arc<dyn p360_graph::GraphStore>,
     pub queue: Arc<dyn Queue>,
     /// Queues reported by `/health` and `/metrics`.
     pub queues: Arc<Vec<String>>,
@@ -61,6 +66,15 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(upload_limit))
                 .get(documents::list),
         )
+        .route(
+            "/v1/patients/{patient}/observations",
+            post(records::add_observation),
+        )
+        .route(
+            "/fhir/Patient/{patient}/$everything",
+            get(records::everything),
+        )
+        .route("/fhir/Observation", get(records::search_observations))
         .route(
             "/v1/patients/{patient}/documents/{document}",
             get(documents::get),

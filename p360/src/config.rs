@@ -17,6 +17,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub queue: QueueConfig,
     pub store: StoreConfig,
+    pub graph: GraphConfig,
     pub drop_folder: DropFolderConfig,
     pub stages: StagesConfig,
     pub aws: AwsConfig,
@@ -30,6 +31,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             queue: QueueConfig::default(),
             store: StoreConfig::default(),
+            graph: GraphConfig::default(),
             drop_folder: DropFolderConfig::default(),
             stages: StagesConfig::default(),
             aws: AwsConfig::default(),
@@ -188,6 +190,35 @@ impl Default for StoreConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphKind {
+    /// Oxigraph in process, RocksDB under `<data_dir>/graph`.
+    Oxigraph,
+    /// A SPARQL 1.1 Protocol endpoint (Amazon Neptune, Virtuoso…).
+    Sparql,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphConfig {
+    pub kind: GraphKind,
+    /// `sparql`: the query endpoint, e.g. `https://<neptune>:8182/sparql`.
+    pub query_url: Option<String>,
+    /// `sparql`: the update endpoint (defaults to `query_url`).
+    pub update_url: Option<String>,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            kind: GraphKind::Oxigraph,
+            query_url: None,
+            update_url: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropFolderConfig {
@@ -230,6 +261,8 @@ impl Default for StageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StagesConfig {
     pub register: StageConfig,
+    #[serde(rename = "graph-writer")]
+    pub graph_writer: StageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

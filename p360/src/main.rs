@@ -4,6 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use p360::bench::{QueueBench, run_queue, run_reference};
+use p360::system::Mode;
 use p360::{Config, System};
 use p360_identity::Role;
 use p360_identity::users::NewUser;
@@ -210,7 +211,13 @@ async fn main() -> anyhow::Result<()> {
             system.serve(listener, shutdown_signal()).await
         }
         Command::Worker { stage } => {
-            let system = System::build(config).await?;
+            // The embedded graph allows one writer process: only the graph writer opens it so.
+            let mode = if stage == "graph-writer" {
+                Mode::Run
+            } else {
+                Mode::Admin
+            };
+            let system = System::build_with(config, mode).await?;
             let shutdown = shutdown_signal();
             for h in system.spawn_stages(&[stage.as_str()], &shutdown)? {
                 h.await?;
@@ -259,7 +266,7 @@ fn print_demo(accounts: &[p360::demo::DemoAccount], addr: std::net::SocketAddr) 
 }
 
 async fn dlq(config: Config, command: DlqCommand) -> anyhow::Result<()> {
-    let system = System::build(config).await?;
+    let system = System::build_with(config, Mode::Admin).await?;
     match command {
         DlqCommand::List { queue, limit } => {
             let names = match queue {
@@ -291,7 +298,7 @@ async fn dlq(config: Config, command: DlqCommand) -> anyhow::Result<()> {
 }
 
 async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
-    let system = System::build(config).await?;
+    let system = System::build_with(config, Mode::Admin).await?;
     let dir = system
         .directory
         .clone()

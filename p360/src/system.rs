@@ -1,7 +1,7 @@
 //! Wiring: builds every port's adapter from the configuration, the stages, and the API state,
 //! then runs them. The only place that knows which runtime and which adapters are in use.
 
-use crate::config::{Config, DurabilityConfig, IdentityMode, QueueKind, StoreKind};
+use crate::config::{Config, DurabilityConfig, GraphKind, IdentityMode, QueueKind, StoreKind};
 use anyhow::{Context, bail};
 use object_store::ObjectStore;
 use p360_api::AppState;
@@ -26,6 +26,7 @@ pub const S3_DROP_QUEUE: &str = "s3-drop";
 /// The assembled system.
 pub struct System {
     pub config: Config,
+    pub graph: Arc<dyn p360_graph::GraphStore>,
     pub queue: Arc<dyn Queue>,
     pub publisher: Arc<dyn Publisher>,
     pub stages: Vec<Arc<dyn Stage>>,
@@ -38,14 +39,32 @@ pub struct System {
     drop_store: Option<Arc<dyn ObjectStore>>,
 }
 
+/// What the process will do with the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run stages and the API: open every store for writing.
+    Run,
+    /// Admin commands (`dlq`, `users`) beside a running server: open the graph read-only.
+    Admin,
+}
+
 impl System {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Mode::Run).await
+    }
+
+    pub async fn build_with(config: Config, mode: Mode) -> anyhow::Result<Self> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data)
             .with_context(|| format!("creating the data directory {}", data.display()))?;
 
         let register = DocumentRegister::open(&data.join("documents.db"))?;
-        let stages: Vec<Arc<dyn Stage>> = vec![Arc::new(RegisterStage::new(register.clone()))];
+        let store = build_store(&config)?;
+        let graph = build_graph(&config, mode)?;
+        let stages: Vec<Arc<dyn Stage>> = vec![
+            Arc::new(RegisterStage::new(register.clone())),
+            Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
+        ];
 
         let queue = build_queue(&config).await?;
         let policy = config.queue.policy();
@@ -65,7 +84,6 @@ impl System {
         }
         let publisher = build_publisher(&config, queue.clone(), routes).await?;
 
-        let store = build_store(&config)?;
         let limits = ContentLimits {
             max_bytes: config.api.max_upload_bytes,
             ..ContentLimits::default()
@@ -89,6 +107,8 @@ impl System {
             directory: directory.clone(),
             ingest: ingest.clone(),
             register: register.clone(),
+            publisher: publisher.clone(),
+            graph: graph.clone(),
             queue: queue.clone(),
             queues: Arc::new(queues),
             registry: Arc::new(registry),
@@ -97,6 +117,7 @@ impl System {
         };
         Ok(Self {
             config,
+            graph,
             queue,
             publisher,
             stages,
@@ -117,6 +138,7 @@ impl System {
     fn runner_config(&self, stage: &str) -> RunnerConfig {
         let s = match stage {
             "register" => &self.config.stages.register,
+            "graph-writer" => &self.config.stages.graph_writer,
             _ => &Default::default(),
         };
         RunnerConfig {
@@ -270,6 +292,31 @@ fn build_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
         }
         #[cfg(not(feature = "aws"))]
         StoreKind::S3 => bail!("store.kind = \"s3\" needs a build with the `aws` feature"),
+    }
+}
+
+fn build_graph(config: &Config, mode: Mode) -> anyhow::Result<Arc<dyn p360_graph::GraphStore>> {
+    let path = config.data_dir.join("graph");
+    match config.graph.kind {
+        GraphKind::Oxigraph if mode == Mode::Admin => Ok(Arc::new(
+            p360_graph::embedded::OxigraphStore::open_read_only(&path)?,
+        )),
+        GraphKind::Oxigraph => Ok(Arc::new(p360_graph::embedded::OxigraphStore::open(&path)?)),
+        GraphKind::Sparql => {
+            let query = config
+                .graph
+                .query_url
+                .clone()
+                .context("graph.kind = \"sparql\" needs graph.query_url")?;
+            let update = config
+                .graph
+                .update_url
+                .clone()
+                .unwrap_or_else(|| query.clone());
+            Ok(Arc::new(p360_graph::remote::RemoteStore::new(
+                query, update,
+            )))
+        }
     }
 }
 

@@ -1,0 +1,299 @@
+//! The record: manual entry in, FHIR out (`Patient/$everything`, `Observation` search).
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, parse_json, require_json};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::{ObjectStoreExt, PutPayload};
+use p360_events::{Envelope, Event, EventId, ManualEntrySubmitted, ObjectRef, PatientId};
+use p360_model::fhir::{self, Demographics};
+use p360_model::{Fact, FactBody, Provenance, SourceKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
+    PatientId::parse(raw).map_err(|_| ApiError::BadRequest("invalid patient id in the path".into()))
+}
+
+/// The simple form of a manual observation: what a patient types on a phone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimpleObservation {
+    /// LOINC code, e.g. `29463-7` (body weight).
+    code: String,
+    value: f64,
+    /// UCUM unit, e.g. `kg`.
+    unit: String,
+    /// `YYYY-MM-DD`.
+    date: String,
+    #[serde(default)]
+    display: Option<String>,
+    /// `laboratory` (default) or `vital-signs`.
+    #[serde(default)]
+    category: Option<String>,
+}
+
+const SIMPLE_SHAPE: &str = r#"a FHIR Observation, or {"code": LOINC, "value": number, "unit": UCUM, "date": "YYYY-MM-DD"}"#;
+
+/// `POST /v1/patients/{patient}/observations`: a FHIR Observation, or the simple form.
+/// 202: accepted into the pipeline; the fact appears in the record when the graph writer has
+/// run (milliseconds). Posting the same observation twice leaves one fact.
+pub(crate) async fn add_observation(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let patient = patient_id(&patient)?;
+    caller.require_owner(&patient)?;
+    require_json(&headers)?;
+    let raw: Value = parse_json(&body, SIMPLE_SHAPE)?;
+    let resource = if raw.get("resourceType").is_some() {
+        if raw["resourceType"] != "Observation" {
+            return Err(ApiError::Unprocessable(
+                "resourceType: expected Observation".into(),
+            ));
+        }
+        raw
+    } else {
+        let s: SimpleObservation = serde_json::from_value(raw).map_err(|_| {
+            ApiError::Unprocessable(format!("the JSON body must be {SIMPLE_SHAPE}"))
+        })?;
+        json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{ "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": s.category.as_deref().unwrap_or("laboratory"),
+            }]}],
+            "code": { "coding": [{ "system": "http://loinc.org", "code": s.code, "display": s.display }] },
+            "subject": { "reference": format!("Patient/{patient}") },
+            "effectiveDateTime": s.date,
+            "valueQuantity": { "value": s.value, "unit": s.unit, "system": "http://unitsofmeasure.org", "code": s.unit },
+        })
+    };
+    let now = Utc::now();
+    let source = Provenance {
+        author: Some(caller.0.user_id.clone()),
+        ..Provenance::new(SourceKind::ManualEntry, caller.0.user_id.as_str(), now)
+    };
+    let fact = fhir::from_resource(&patient, &resource, source, now)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+
+    let event_id = EventId::random();
+    let key = format!("entries/{patient}/{event_id}.json");
+    let bytes = serde_json::to_vec(&[&fact]).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let size = bytes.len() as u64;
+    state
+        .ingest
+        .store()
+        .put(
+            &object_store::path::Path::from(key.as_str()),
+            PutPayload::from(bytes),
+        )
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("storing an entry: {e}")))?;
+    let effective_date = fact.body.day().unwrap_or_else(|| now.date_naive());
+    let event = Envelope::new(
+        event_id,
+        "/p360/api/manual-entry",
+        Event::ManualEntrySubmitted(ManualEntrySubmitted {
+            patient_id: patient.clone(),
+            entered_by: caller.0.user_id.clone(),
+            entry: ObjectRef {
+                key,
+                sha256: String::new(),
+                size,
+                media_type: "application/json".into(),
+            },
+            effective_date,
+        }),
+    );
+    state
+        .publisher
+        .publish(&[event])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("publishing an entry: {e}")))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "fact_id": fact.id, "status": "accepted" })),
+    ))
+}
+
+async fn facts_of(state: &AppState, patient: &PatientId) -> Result<Vec<Fact>, ApiError> {
+    p360_graph::facts::read_patient(&*state.graph, patient)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+fn parse_day(v: &str, name: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d")
+        .map_err(|_| ApiError::BadRequest(format!("{name}: expected a date YYYY-MM-DD")))
+}
+
+fn page_params(q: &HashMap<String, String>) -> Result<(usize, usize), ApiError> {
+    let count = match q.get("_count") {
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|c| (1..=1000).contains(c))
+            .ok_or_else(|| ApiError::BadRequest("_count: a number from 1 to 1000".into()))?,
+        None => 100,
+    };
+    let offset = match q.get("_offset") {
+        Some(o) => o
+            .parse::<usize>()
+            .map_err(|_| ApiError::BadRequest("_offset: a non-negative number".into()))?,
+        None => 0,
+    };
+    Ok((count, offset))
+}
+
+/// A searchset bundle of `facts[offset..offset+count]` with their Provenance, `total`
+/// counting every match, and `self`/`next` links.
+fn searchset(
+    base: &str,
+    query: &HashMap<String, String>,
+    facts: &[Fact],
+    extra: Vec<Value>,
+) -> Result<Value, ApiError> {
+    let (count, offset) = page_params(query)?;
+    let total = facts.len();
+    let mut resources = extra;
+    for f in facts.iter().skip(offset).take(count) {
+        resources.push(fhir::to_resource(f));
+        resources.extend(fhir::provenance_resources(f));
+    }
+    let link = |off: usize| {
+        let mut q: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "_offset")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        q.push(("_offset".into(), off.to_string()));
+        q.sort();
+        let qs: Vec<String> = q
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        format!("{base}?{}", qs.join("&"))
+    };
+    let mut links = vec![("self", link(offset))];
+    if offset + count < total {
+        links.push(("next", link(offset + count)));
+    }
+    Ok(fhir::bundle(
+        "searchset",
+        resources,
+        Some(total as u64),
+        &links,
+    ))
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /fhir/Patient/{id}/$everything` with `_type`, `_since`, `start`, `end`, `_count`,
+/// `_offset`.
+pub(crate) async fn everything(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let patient = patient_id(&patient)?;
+    caller.require_owner(&patient)?;
+    let types: Option<Vec<String>> = q
+        .get("_type")
+        .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect());
+    let since = match q.get("_since") {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    ApiError::BadRequest(
+                        "_since: expected an instant like 2026-03-18T00:00:00Z".into(),
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let start = q.get("start").map(|s| parse_day(s, "start")).transpose()?;
+    let end = q.get("end").map(|s| parse_day(s, "end")).transpose()?;
+    let facts: Vec<Fact> = facts_of(&state, &patient)
+        .await?
+        .into_iter()
+        .filter(|f| {
+            types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|t| t == f.body.resource_type()))
+        })
+        .filter(|f| since.is_none_or(|s| f.provenance.iter().any(|p| p.recorded >= s)))
+        .filter(|f| match f.body.day() {
+            Some(d) => start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e),
+            None => start.is_none() && end.is_none(),
+        })
+        .collect();
+    let include_patient = types
+        .as_ref()
+        .is_none_or(|t| t.iter().any(|t| t == "Patient"));
+    let extra = if include_patient {
+        vec![fhir::patient_resource(&patient, &Demographics::default())]
+    } else {
+        Vec::new()
+    };
+    let base = format!("/fhir/Patient/{patient}/$everything");
+    Ok(Json(searchset(&base, &q, &facts, extra)?))
+}
+
+/// `GET /fhir/Observation?patient={id}&code=[system|]code`.
+pub(crate) async fn search_observations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = q
+        .get("patient")
+        .or_else(|| q.get("subject"))
+        .ok_or_else(|| ApiError::BadRequest("patient: required (patient=<id>)".into()))?;
+    let patient = patient_id(raw.strip_prefix("Patient/").unwrap_or(raw))?;
+    caller.require_owner(&patient)?;
+    let code = q.get("code").map(|c| match c.split_once('|') {
+        Some((system, code)) => (Some(system.to_owned()), code.to_owned()),
+        None => (None, c.clone()),
+    });
+    let facts: Vec<Fact> = facts_of(&state, &patient)
+        .await?
+        .into_iter()
+        .filter(|f| matches!(f.body, FactBody::Observation(_)))
+        .filter(|f| match (&code, &f.body) {
+            (None, _) => true,
+            (Some((system, code)), FactBody::Observation(o)) => o
+                .code
+                .iter()
+                .any(|c| &c.code == code && system.as_deref().is_none_or(|s| s == c.system.uri())),
+            _ => false,
+        })
+        .collect();
+    Ok(Json(searchset(
+        "/fhir/Observation",
+        &q,
+        &facts,
+        Vec::new(),
+    )?))
+}

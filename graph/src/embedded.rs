@@ -1,0 +1,179 @@
+//! Oxigraph in process: on disk (RocksDB) for `p360 serve`, or in memory for tools and tests.
+//! Oxigraph's API is synchronous; calls run on tokio's blocking pool.
+
+use crate::store::{GraphError, GraphStore, Solution, Term};
+use async_trait::async_trait;
+use oxigraph::model::Term as OxTerm;
+use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::store::Store;
+use std::path::Path;
+
+#[derive(Clone)]
+pub struct OxigraphStore {
+    store: Store,
+}
+
+impl std::fmt::Debug for OxigraphStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OxigraphStore")
+    }
+}
+
+impl OxigraphStore {
+    /// Opens (or creates) a store on disk.
+    pub fn open(path: &Path) -> Result<Self, GraphError> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| GraphError::Unavailable(format!("creating {}: {e}", path.display())))?;
+        Ok(Self {
+            store: Store::open(path)
+                .map_err(|e| GraphError::Unavailable(format!("opening the graph store: {e}")))?,
+        })
+    }
+
+    /// Opens an existing store for reading alongside the process that writes it (RocksDB's
+    /// read-only mode takes no lock): for admin commands run while `p360 serve` is up.
+    pub fn open_read_only(path: &Path) -> Result<Self, GraphError> {
+        if !path.exists() {
+            return Self::open(path);
+        }
+        Ok(Self {
+            store: Store::open_read_only(path)
+                .map_err(|e| GraphError::Unavailable(format!("opening the graph store: {e}")))?,
+        })
+    }
+
+    /// A store in memory (lost at exit).
+    pub fn in_memory() -> Result<Self, GraphError> {
+        Ok(Self {
+            store: Store::new().map_err(|e| GraphError::Unavailable(e.to_string()))?,
+        })
+    }
+
+    /// The underlying Oxigraph store (bulk loading in benchmarks, dumps).
+    pub fn inner(&self) -> &Store {
+        &self.store
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Store) -> Result<T, GraphError> + Send + 'static,
+    ) -> Result<T, GraphError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store))
+            .await
+            .map_err(|e| GraphError::Unavailable(format!("graph task failed: {e}")))?
+    }
+}
+
+fn term(t: OxTerm) -> Term {
+    match t {
+        OxTerm::NamedNode(n) => Term::Iri(n.into_string()),
+        OxTerm::BlankNode(b) => Term::Blank(b.into_string()),
+        OxTerm::Literal(l) => {
+            let (value, datatype, lang) = l.destruct();
+            Term::Literal {
+                value,
+                datatype: datatype
+                    .map(|d| d.into_string())
+                    .filter(|d| d != "http://www.w3.org/2001/XMLSchema#string"),
+                lang,
+            }
+        }
+        #[allow(unreachable_patterns)] // RDF 1.2 triple terms, when that feature is on
+        _ => Term::Blank("unsupported-term".into()),
+    }
+}
+
+#[async_trait]
+impl GraphStore for OxigraphStore {
+    async fn update(&self, update: &str) -> Result<(), GraphError> {
+        let update = update.to_owned();
+        self.blocking(move |store| {
+            SparqlEvaluator::new()
+                .parse_update(&update)
+                .map_err(|e| GraphError::Invalid(e.to_string()))?
+                .on_store(&store)
+                .execute()
+                .map_err(|e| GraphError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+
+    async fn select(&self, query: &str) -> Result<Vec<Solution>, GraphError> {
+        let query = query.to_owned();
+        self.blocking(move |store| {
+            let results = SparqlEvaluator::new()
+                .parse_query(&query)
+                .map_err(|e| GraphError::Invalid(e.to_string()))?
+                .on_store(&store)
+                .execute()
+                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+            let QueryResults::Solutions(solutions) = results else {
+                return Err(GraphError::Invalid("not a SELECT query".into()));
+            };
+            let mut out = Vec::new();
+            for s in solutions {
+                let s = s.map_err(|e| GraphError::Unavailable(e.to_string()))?;
+                out.push(
+                    s.iter()
+                        .map(|(v, t)| (v.as_str().to_owned(), term(t.clone())))
+                        .collect(),
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ask(&self, query: &str) -> Result<bool, GraphError> {
+        let query = query.to_owned();
+        self.blocking(move |store| {
+            match SparqlEvaluator::new()
+                .parse_query(&query)
+                .map_err(|e| GraphError::Invalid(e.to_string()))?
+                .on_store(&store)
+                .execute()
+                .map_err(|e| GraphError::Unavailable(e.to_string()))?
+            {
+                QueryResults::Boolean(b) => Ok(b),
+                _ => Err(GraphError::Invalid("not an ASK query".into())),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OxigraphStore::open(&dir.path().join("graph")).unwrap();
+        crate::testsuite::run_all(&store, "disk").await;
+    }
+
+    #[tokio::test]
+    async fn conformance_in_memory() {
+        crate::testsuite::run_all(&OxigraphStore::in_memory().unwrap(), "mem").await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph");
+        {
+            let s = OxigraphStore::open(&path).unwrap();
+            s.update("INSERT DATA { GRAPH <urn:g> { <urn:s> <urn:p> \"o\" } }")
+                .await
+                .unwrap();
+        }
+        let s = OxigraphStore::open(&path).unwrap();
+        assert!(
+            s.ask("ASK { GRAPH <urn:g> { <urn:s> <urn:p> \"o\" } }")
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! The graph writer against an in-memory Oxigraph and a local object store.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{NaiveDate, Utc};
+use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use p360_events::*;
+use p360_graph::embedded::OxigraphStore;
+use p360_graph::facts::read_patient;
+use p360_model::*;
+use p360_runtime::Stage;
+use p360_sink::GraphWriter;
+use std::sync::Arc;
+
+fn patient() -> PatientId {
+    PatientId::parse("pat-1").unwrap()
+}
+
+fn a1c(source: Provenance, status: Status) -> Fact {
+    Fact::new(
+        patient(),
+        FactBody::Observation(Observation {
+            kind: ObservationKind::Laboratory,
+            code: vec![Coding::new(CodeSystem::Loinc, "4548-4", None)],
+            value: Some(p360_model::Value::Quantity {
+                value: 7.2,
+                unit: "%".into(),
+                comparator: None,
+            }),
+            effective: When::Date(NaiveDate::from_ymd_opt(2026, 3, 17).unwrap()),
+            reference_range: None,
+            interpretation: None,
+        }),
+        status,
+        source,
+    )
+}
+
+async fn put(store: &dyn ObjectStore, key: &str, facts: &[Fact]) -> p360_events::ObjectRef {
+    let bytes = serde_json::to_vec(facts).unwrap();
+    store
+        .put(
+            &object_store::path::Path::from(key),
+            PutPayload::from(bytes.clone()),
+        )
+        .await
+        .unwrap();
+    p360_events::ObjectRef {
+        key: key.into(),
+        sha256: String::new(),
+        size: bytes.len() as u64,
+        media_type: "application/json".into(),
+    }
+}
+
+fn extracted(facts: p360_events::ObjectRef, n: u32) -> Envelope {
+    Envelope::new(
+        EventId::random(),
+        "/p360/test",
+        Event::FactsExtracted(FactsExtracted {
+            document_id: DocumentId::parse("doc-1").unwrap(),
+            patient_id: patient(),
+            facts,
+            fact_count: n,
+            needs_review: n,
+            extractor: p360_events::Producer {
+                name: "test".into(),
+                version: "0".into(),
+            },
+        }),
+    )
+}
+
+fn changes(out: &[Event]) -> Vec<(String, ChangeKind)> {
+    let Event::GraphChanged(g) = &out[0] else {
+        panic!("not GraphChanged")
+    };
+    g.changes
+        .iter()
+        .map(|c| (c.fact_id.clone(), c.kind))
+        .collect()
+}
+
+#[tokio::test]
+async fn same_fact_from_a_photo_and_a_manual_entry_is_one_fact_with_two_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let graph = Arc::new(OxigraphStore::in_memory().unwrap());
+    let writer = GraphWriter::new(graph.clone(), objects.clone());
+    let ocr = Provenance {
+        confidence: Some(0.8),
+        ..Provenance::new(SourceKind::Ocr, "doc-1", Utc::now())
+    };
+    let photo_fact = a1c(ocr, Status::Unconfirmed);
+
+    let event = extracted(
+        put(
+            &*objects,
+            "facts/pat-1/doc-1.json",
+            std::slice::from_ref(&photo_fact),
+        )
+        .await,
+        1,
+    );
+    let first = writer.handle(&event).await.unwrap();
+    assert_eq!(
+        changes(&first),
+        vec![(photo_fact.id.to_string(), ChangeKind::Added)]
+    );
+    // Redelivery: identical output, nothing written twice.
+    let again = writer.handle(&event).await.unwrap();
+    assert_eq!(again, first);
+
+    let typed = a1c(
+        Provenance::new(SourceKind::ManualEntry, "usr-1", Utc::now()),
+        Status::Confirmed,
+    );
+    let manual = Envelope::new(
+        EventId::random(),
+        "/p360/test",
+        Event::ManualEntrySubmitted(ManualEntrySubmitted {
+            patient_id: patient(),
+            entered_by: UserId::parse("usr-1").unwrap(),
+            entry: put(&*objects, "entries/pat-1/e1.json", &[typed]).await,
+            effective_date: NaiveDate::from_ymd_opt(2026, 3, 17).unwrap(),
+        }),
+    );
+    let out = writer.handle(&manual).await.unwrap();
+    assert_eq!(
+        changes(&out),
+        vec![(photo_fact.id.to_string(), ChangeKind::StatusChanged)]
+    );
+    let facts = read_patient(&*graph, &patient()).await.unwrap();
+    assert_eq!(facts.len(), 1, "one fact");
+    assert_eq!(facts[0].provenance.len(), 2, "two sources");
+    assert_eq!(
+        facts[0].status,
+        Status::Confirmed,
+        "the patient's entry confirms it"
+    );
+}
+
+#[tokio::test]
+async fn bad_fact_objects_fail_permanently_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let writer = GraphWriter::new(
+        Arc::new(OxigraphStore::in_memory().unwrap()),
+        objects.clone(),
+    );
+
+    let missing = extracted(
+        p360_events::ObjectRef {
+            key: "facts/none.json".into(),
+            sha256: String::new(),
+            size: 0,
+            media_type: "application/json".into(),
+        },
+        1,
+    );
+    let err = writer.handle(&missing).await.unwrap_err();
+    assert!(
+        err.is_permanent() && err.to_string().contains("is missing"),
+        "{err}"
+    );
+
+    objects
+        .put(
+            &object_store::path::Path::from("facts/junk.json"),
+            PutPayload::from_static(b"{\"not\": \"facts\"}"),
+        )
+        .await
+        .unwrap();
+    let junk = extracted(
+        p360_events::ObjectRef {
+            key: "facts/junk.json".into(),
+            sha256: String::new(),
+            size: 16,
+            media_type: "application/json".into(),
+        },
+        1,
+    );
+    let err = writer.handle(&junk).await.unwrap_err();
+    assert!(
+        err.is_permanent() && err.to_string().contains("not a JSON array of facts"),
+        "{err}"
+    );
+
+    let mut other = a1c(
+        Provenance::new(SourceKind::Ocr, "doc-1", Utc::now()),
+        Status::Unconfirmed,
+    );
+    other.patient = PatientId::parse("pat-2").unwrap();
+    let wrong = extracted(put(&*objects, "facts/pat-1/wrong.json", &[other]).await, 1);
+    let err = writer.handle(&wrong).await.unwrap_err();
+    assert!(
+        err.is_permanent() && err.to_string().contains("another patient"),
+        "{err}"
+    );
+}
