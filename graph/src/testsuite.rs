@@ -162,9 +162,12 @@ pub async fn invalid_sparql_is_refused_as_invalid(store: &dyn GraphStore) {
     let err = store
         .select("SELECT ?x WHERE { this is not sparql")
         .await
-        .unwrap_err();
+        .expect_err("a syntax error is refused");
     assert!(matches!(err, GraphError::Invalid(_)), "{err}");
-    let err = store.update("INSERT NONSENSE").await.unwrap_err();
+    let err = store
+        .update("INSERT NONSENSE")
+        .await
+        .expect_err("a syntax error is refused");
     assert!(matches!(err, GraphError::Invalid(_)), "{err}");
 }
 

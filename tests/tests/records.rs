@@ -1,6 +1,7 @@
 //! The record end to end: a manual observation posted to the API goes through the queue and
 //! the graph writer into the patient's graph and comes back in `Patient/$everything` and the
 //! Observation search; posting it twice leaves one fact; bad input names the field.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
