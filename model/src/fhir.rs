@@ -52,6 +52,15 @@ fn codeable(codes: &[Coding], text: Option<&str>) -> Json {
     v
 }
 
+/// Condition / AllergyIntolerance `verificationStatus` code of a fact's review status.
+fn verification_code(status: Status) -> &'static str {
+    match status {
+        Status::Confirmed => "confirmed",
+        Status::Unconfirmed => "unconfirmed",
+        Status::EnteredInError => "entered-in-error",
+    }
+}
+
 fn subject(patient: &PatientId) -> Json {
     json!({ "reference": format!("Patient/{patient}") })
 }
@@ -96,18 +105,17 @@ pub fn to_resource(fact: &Fact) -> Json {
     r.insert("resourceType".into(), fact.body.resource_type().into());
     r.insert("id".into(), fact.id.as_str().into());
     r.insert("extension".into(), status_extension(fact.status));
-    let in_error = fact.status == Status::EnteredInError;
+    // A retracted fact keeps its resource, with FHIR's own retraction status.
+    let lifecycle = |normal: &str| -> Json {
+        if fact.status == Status::EnteredInError {
+            "entered-in-error".into()
+        } else {
+            normal.into()
+        }
+    };
     match &fact.body {
         FactBody::Observation(o) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    "final"
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle("final"));
             r.insert(
                 "category".into(),
                 json!([{ "coding": [{ "system": OBS_CATEGORY_SYSTEM, "code": o.kind.code() }] }]),
@@ -167,11 +175,7 @@ pub fn to_resource(fact: &Fact) -> Json {
                 "clinicalStatus".into(),
                 json!({ "coding": [{ "system": CONDITION_CLINICAL_SYSTEM, "code": c.clinical_status.code() }] }),
             );
-            let verification = match fact.status {
-                Status::Confirmed => "confirmed",
-                Status::Unconfirmed => "unconfirmed",
-                Status::EnteredInError => "entered-in-error",
-            };
+            let verification = verification_code(fact.status);
             r.insert(
                 "verificationStatus".into(),
                 json!({ "coding": [{ "system": CONDITION_VERIFICATION_SYSTEM, "code": verification }] }),
@@ -186,15 +190,7 @@ pub fn to_resource(fact: &Fact) -> Json {
             }
         }
         FactBody::Medication(m) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    m.status.code()
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle(m.status.code()));
             r.insert(
                 "medicationCodeableConcept".into(),
                 codeable(&m.code, Some(&m.text)),
@@ -222,15 +218,7 @@ pub fn to_resource(fact: &Fact) -> Json {
             }
         }
         FactBody::Procedure(p) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    "completed"
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle("completed"));
             r.insert("code".into(), codeable(&p.code, None));
             r.insert("subject".into(), subject(&fact.patient));
             when_to("performed", &p.performed, &mut r);
@@ -240,11 +228,7 @@ pub fn to_resource(fact: &Fact) -> Json {
                 "clinicalStatus".into(),
                 json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] }),
             );
-            let verification = match fact.status {
-                Status::Confirmed => "confirmed",
-                Status::Unconfirmed => "unconfirmed",
-                Status::EnteredInError => "entered-in-error",
-            };
+            let verification = verification_code(fact.status);
             r.insert(
                 "verificationStatus".into(),
                 json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": verification }] }),
@@ -262,29 +246,13 @@ pub fn to_resource(fact: &Fact) -> Json {
             }
         }
         FactBody::Immunization(i) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    "completed"
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle("completed"));
             r.insert("vaccineCode".into(), codeable(&i.vaccine, None));
             r.insert("patient".into(), subject(&fact.patient));
             r.insert("occurrenceDateTime".into(), i.occurred.fhir_start().into());
         }
         FactBody::Encounter(e) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    "finished"
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle("finished"));
             r.insert(
                 "class".into(),
                 json!({ "system": ACT_CODE_SYSTEM, "code": e.class }),
@@ -312,15 +280,7 @@ pub fn to_resource(fact: &Fact) -> Json {
             }
         }
         FactBody::Document(d) => {
-            r.insert(
-                "status".into(),
-                (if in_error {
-                    "entered-in-error"
-                } else {
-                    "current"
-                })
-                .into(),
-            );
+            r.insert("status".into(), lifecycle("current"));
             if !d.kind.is_empty() {
                 r.insert("type".into(), codeable(&d.kind, None));
             }
