@@ -60,6 +60,14 @@ impl System {
 
         let register = DocumentRegister::open(&data.join("documents.db"))?;
         let store = build_store(&config)?;
+        if mode == Mode::Run && config.store.kind == StoreKind::Local {
+            let root = config.data_dir.join("objects");
+            match sweep_staging_files(&root, STAGING_MIN_AGE) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed staging files of interrupted writes"),
+                Err(e) => tracing::warn!(error = %e, "staging file sweep failed"),
+            }
+        }
         let graph = build_graph(&config, mode)?;
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone())),
@@ -271,6 +279,49 @@ async fn build_publisher(
     }
 }
 
+/// Staging files younger than this may belong to a write in progress in another process.
+const STAGING_MIN_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes the `<key>#<n>` staging files that object_store's local store leaves when a write is
+/// cut short (a crash between writing and renaming into place). Readers never see them; this
+/// only returns their space. Returns how many were removed.
+pub fn sweep_staging_files(root: &std::path::Path, min_age: Duration) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    let now = std::time::SystemTime::now();
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let staging = name
+                .rsplit_once('#')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let old = entry
+                .metadata()?
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= min_age);
+            if kind.is_file() && staging && old {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 fn build_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
     match config.store.kind {
         StoreKind::Local => {
@@ -381,5 +432,38 @@ fn build_identity(config: &Config) -> anyhow::Result<Identity> {
                 }),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_old_staging_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw/pat-1");
+        std::fs::create_dir_all(&raw).unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for (name, aged) in [
+            ("a.png#3", true),
+            ("b.png#12", false),
+            ("c.png", true),
+            ("d#x.png", true),
+        ] {
+            let f = std::fs::File::create(raw.join(name)).unwrap();
+            if aged {
+                f.set_modified(old).unwrap();
+            }
+        }
+        assert_eq!(sweep_staging_files(dir.path(), STAGING_MIN_AGE).unwrap(), 1);
+        assert!(!raw.join("a.png#3").exists());
+        for kept in ["b.png#12", "c.png", "d#x.png"] {
+            assert!(raw.join(kept).exists(), "{kept}");
+        }
+        assert_eq!(
+            sweep_staging_files(&dir.path().join("missing"), STAGING_MIN_AGE).unwrap(),
+            0
+        );
     }
 }
