@@ -40,12 +40,14 @@ for sec, key, val in [
 with open(f"{d}/virtuoso.ini", "w") as f:
     c.write(f)
 PY
-  (cd "$dir" && virtuoso-t +foreground +configfile "$dir/virtuoso.ini" >"$dir/stdout.log" 2>&1 &
-   echo $! > "$dir/pid")
-  echo "$(cat "$dir/pid") $http_port $isql_port" >"$state"
+  # The whole background job's output goes to a file: a job holding our stdout would keep a
+  # caller's `$(scripts/virtuoso.sh start)` waiting forever. `exec` makes $! virtuoso's pid.
+  (cd "$dir" && exec virtuoso-t +foreground +configfile "$dir/virtuoso.ini") \
+    >"$dir/stdout.log" 2>&1 </dev/null &
+  echo "$! $http_port $isql_port" >"$state"
   for _ in $(seq 1 300); do
     if grep -q "Server online" "$dir/virtuoso.log" 2>/dev/null; then
-      isql-vt "127.0.0.1:$isql_port" dba dba exec='GRANT SPARQL_UPDATE TO "SPARQL";' >/dev/null
+      isql-vt "127.0.0.1:$isql_port" dba dba exec='GRANT SPARQL_UPDATE TO "SPARQL";' >/dev/null </dev/null
       echo "http://127.0.0.1:$http_port/sparql"; exit 0
     fi
     sleep 0.2
