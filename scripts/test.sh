@@ -41,13 +41,14 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
 fi
 "$venv/bin/cfn-lint" infra/template.yaml
 
-step "FHIR R4 validator (PyPI fhir.resources 6.1, FHIR 4.0.1)"
+step "independent readers: FHIR R4 validator (PyPI fhir.resources 6.1) and DuckDB for the lake"
 fhir_venv="${P360_CACHE:-$HOME/.cache/p360}/fhir-venv"
-if [ ! -x "$fhir_venv/bin/python" ] || ! "$fhir_venv/bin/python" -c 'import fhir.resources' 2>/dev/null; then
+if [ ! -x "$fhir_venv/bin/python" ] || ! "$fhir_venv/bin/python" -c 'import fhir.resources, duckdb' 2>/dev/null; then
   python3 -m venv "$fhir_venv"
-  "$fhir_venv/bin/pip" install --quiet --disable-pip-version-check 'fhir.resources==6.1.0' 'pydantic>=1.7,<2'
+  "$fhir_venv/bin/pip" install --quiet --disable-pip-version-check 'fhir.resources==6.1.0' 'pydantic>=1.7,<2' 'duckdb>=1.1,<2'
 fi
 export P360_FHIR_PYTHON="$fhir_venv/bin/python"
+export P360_LAKE_PYTHON="$fhir_venv/bin/python"
 
 step "moto server (AWS-compatible endpoint on 127.0.0.1)"
 endpoint=$(scripts/moto.sh start)

@@ -201,9 +201,36 @@ pub async fn read_patient(
     store: &dyn GraphStore,
     patient: &PatientId,
 ) -> Result<Vec<Fact>, GraphError> {
+    read(store, patient, None).await
+}
+
+/// The named facts of `patient` that exist, ordered by id.
+pub async fn read_facts(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+    ids: &[FactId],
+) -> Result<Vec<Fact>, GraphError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    read(store, patient, Some(ids)).await
+}
+
+async fn read(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+    only: Option<&[FactId]>,
+) -> Result<Vec<Fact>, GraphError> {
     let g = iri(&vocab::patient_graph(patient));
+    let values = only.map_or_else(String::new, |ids| {
+        let list: Vec<String> = ids
+            .iter()
+            .map(|id| iri(&vocab::fact(patient, id)))
+            .collect();
+        format!("VALUES ?f {{ {} }} ", list.join(" "))
+    });
     let q = format!(
-        "SELECT ?f ?status ?body ?src WHERE {{ GRAPH {g} {{ ?f {status} ?status ; {json} ?body ; {source} ?s . ?s {json} ?src }} }} ORDER BY ?f ?s",
+        "SELECT ?f ?status ?body ?src WHERE {{ {values}GRAPH {g} {{ ?f {status} ?status ; {json} ?body ; {source} ?s . ?s {json} ?src }} }} ORDER BY ?f ?s",
         status = iri(&vocab::p("status")),
         json = iri(&vocab::p("json")),
         source = iri(&vocab::p("source")),

@@ -8,10 +8,17 @@
 //! crash test checks it.
 
 use async_trait::async_trait;
-use p360_events::{DocumentId, DocumentReceived, Envelope, Event, EventType, PatientId};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use p360_events::{
+    DocumentId, DocumentReceived, Envelope, Event, EventType, FactsExtracted, ObjectRef, PatientId,
+    Producer,
+};
+use p360_model::{Document, Fact, FactBody, Provenance, SourceKind, Status, When};
 use p360_runtime::{Stage, StageError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -190,15 +197,67 @@ impl DocumentRegister {
     }
 }
 
-/// The `register` stage: DocumentReceived → a row in the register.
+/// The `register` stage: DocumentReceived → a row in the register, and the document itself
+/// as a fact of the record (a FHIR DocumentReference), sent to the graph writer.
 #[derive(Debug, Clone)]
 pub struct RegisterStage {
     register: DocumentRegister,
+    objects: Arc<dyn ObjectStore>,
 }
 
 impl RegisterStage {
-    pub fn new(register: DocumentRegister) -> Self {
-        Self { register }
+    pub fn new(register: DocumentRegister, objects: Arc<dyn ObjectStore>) -> Self {
+        Self { register, objects }
+    }
+
+    /// Stores the document's fact and returns the event that takes it to the graph. The
+    /// object and the event are the same on every delivery (derived from the document).
+    async fn document_fact(&self, doc: &DocumentReceived) -> Result<Event, StageError> {
+        let mut source = Provenance::new(
+            SourceKind::PatientUpload,
+            doc.document_id.as_str(),
+            doc.received_at,
+        );
+        source.document = Some(doc.document_id.clone());
+        source.author = doc.uploaded_by.clone();
+        let fact = Fact::new(
+            doc.patient_id.clone(),
+            FactBody::Document(Document {
+                document_id: doc.document_id.clone(),
+                media_type: doc.object.media_type.clone(),
+                sha256: doc.object.sha256.clone(),
+                size: doc.object.size,
+                kind: Vec::new(),
+                date: When::Instant(doc.received_at),
+            }),
+            Status::Confirmed,
+            source,
+        );
+        let bytes = serde_json::to_vec(&[fact])
+            .map_err(|e| StageError::Permanent(format!("encoding the document fact: {e}")))?;
+        let key = format!("facts/{}/{}/document.json", doc.patient_id, doc.document_id);
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let size = bytes.len() as u64;
+        self.objects
+            .put(&ObjectPath::from(key.as_str()), PutPayload::from(bytes))
+            .await
+            .map_err(|e| StageError::Transient(format!("storing {key}: {e}")))?;
+        Ok(Event::FactsExtracted(FactsExtracted {
+            document_id: doc.document_id.clone(),
+            patient_id: doc.patient_id.clone(),
+            facts: ObjectRef {
+                key,
+                sha256,
+                size,
+                media_type: "application/json".into(),
+            },
+            fact_count: 1,
+            needs_review: 0,
+            extractor: Producer {
+                name: "p360-register".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        }))
     }
 }
 
@@ -221,14 +280,15 @@ impl Stage for RegisterStage {
         };
         let register = self.register.clone();
         let id = event.id.to_string();
-        let doc = doc.clone();
-        let fresh = tokio::task::spawn_blocking(move || register.apply_received(&id, &doc))
+        let owned = doc.clone();
+        let fresh = tokio::task::spawn_blocking(move || register.apply_received(&id, &owned))
             .await
             .map_err(|e| StageError::Transient(format!("register task: {e}")))?
             .map_err(|e| StageError::Transient(e.to_string()))?;
         if !fresh {
-            tracing::info!(event_id = %event.id, "already applied; skipping");
+            tracing::info!(event_id = %event.id, "already in the register");
         }
-        Ok(Vec::new())
+        // Also on redelivery: the first delivery may have crashed before publishing it.
+        Ok(vec![self.document_fact(doc).await?])
     }
 }

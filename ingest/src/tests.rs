@@ -16,6 +16,7 @@ pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub queue: Arc<EmbeddedQueue>,
     pub service: IngestService,
+    pub store: Arc<dyn object_store::ObjectStore>,
 }
 
 pub(crate) async fn env() -> Env {
@@ -30,11 +31,12 @@ pub(crate) async fn env() -> Env {
     let publisher = Arc::new(QueuePublisher::new(queue.clone(), routes));
     std::fs::create_dir_all(dir.path().join("store")).unwrap();
     let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-    let service = IngestService::new(store, publisher, Default::default());
+    let service = IngestService::new(store.clone(), publisher, Default::default());
     Env {
         dir,
         queue,
         service,
+        store,
     }
 }
 
@@ -166,15 +168,34 @@ async fn drop_folder_ingests_settled_files_and_rejects_bad_ones() {
 async fn register_stage_applies_each_event_once() {
     let e = env().await;
     let register = DocumentRegister::open(&e.dir.path().join("documents.db")).unwrap();
-    let stage = RegisterStage::new(register.clone());
+    let stage = RegisterStage::new(register.clone(), e.store.clone());
     let a = PatientId::parse("pat-a").unwrap();
     e.service
         .ingest(&a, Bytes::from(png(64, 48)), Channel::Upload, None)
         .await
         .unwrap();
     let event = received(&e.queue).await.remove(0);
-    assert!(stage.handle(&event).await.unwrap().is_empty());
-    stage.handle(&event).await.unwrap(); // redelivery
+    let first = stage.handle(&event).await.unwrap();
+    let again = stage.handle(&event).await.unwrap(); // redelivery
+    assert_eq!(
+        first, again,
+        "the same document fact event on every delivery"
+    );
+    let [p360_events::Event::FactsExtracted(f)] = first.as_slice() else {
+        panic!("one FactsExtracted: {first:?}")
+    };
+    assert_eq!(f.fact_count, 1);
+    let stored = object_store::ObjectStoreExt::get(
+        &*e.store,
+        &object_store::path::Path::from(f.facts.key.as_str()),
+    )
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    let facts: Vec<p360_model::Fact> = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(facts[0].body.resource_type(), "DocumentReference");
     let docs = register.list(&a).unwrap();
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].applied, 1);

@@ -18,6 +18,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub store: StoreConfig,
     pub graph: GraphConfig,
+    pub lake: LakeConfig,
     pub drop_folder: DropFolderConfig,
     pub stages: StagesConfig,
     pub aws: AwsConfig,
@@ -32,6 +33,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             store: StoreConfig::default(),
             graph: GraphConfig::default(),
+            lake: LakeConfig::default(),
             drop_folder: DropFolderConfig::default(),
             stages: StagesConfig::default(),
             aws: AwsConfig::default(),
@@ -221,6 +223,31 @@ impl Default for GraphConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct LakeConfig {
+    /// Key prefix of the Parquet lake in the object store.
+    pub prefix: String,
+    /// Longest a graph change waits before it is written.
+    pub flush_interval_ms: u64,
+    /// A batch is written early once it holds this many changes.
+    pub max_rows: usize,
+    /// Key of the patient pseudonyms; defaults to `<data_dir>/keys/lake-pseudonym.key`,
+    /// created on first use.
+    pub pseudonym_key_file: Option<PathBuf>,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "lake".into(),
+            flush_interval_ms: 5000,
+            max_rows: 10_000,
+            pseudonym_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DropFolderConfig {
     pub enabled: bool,
     /// Defaults to `<data_dir>/drop`.
@@ -257,12 +284,32 @@ impl Default for StageConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StagesConfig {
     pub register: StageConfig,
     #[serde(rename = "graph-writer")]
     pub graph_writer: StageConfig,
+    /// Its concurrency bounds a lake batch: events wait in the buffer until the flush.
+    #[serde(rename = "lake-sink")]
+    pub lake_sink: StageConfig,
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        Self {
+            register: StageConfig::default(),
+            // Events handled at once share a graph transaction (group commit).
+            graph_writer: StageConfig {
+                concurrency: 32,
+                visibility_secs: 60,
+            },
+            lake_sink: StageConfig {
+                concurrency: 512,
+                visibility_secs: 60,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -308,6 +355,13 @@ impl Config {
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(cfg)
+    }
+
+    pub fn pseudonym_key_path(&self) -> PathBuf {
+        self.lake
+            .pseudonym_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("lake-pseudonym.key"))
     }
 
     pub fn drop_path(&self) -> PathBuf {

@@ -69,9 +69,23 @@ impl System {
             }
         }
         let graph = build_graph(&config, mode)?;
+        let pseudonyms = p360_sink::lake::pseudonym::Pseudonymizer::load_or_create(
+            &config.pseudonym_key_path(),
+        )?;
+        let lake = p360_sink::LakeConfig {
+            prefix: config.lake.prefix.clone(),
+            flush_interval: Duration::from_millis(config.lake.flush_interval_ms.max(1)),
+            max_rows: config.lake.max_rows.max(1),
+        };
         let stages: Vec<Arc<dyn Stage>> = vec![
-            Arc::new(RegisterStage::new(register.clone())),
+            Arc::new(RegisterStage::new(register.clone(), store.clone())),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
+            Arc::new(p360_sink::LakeSink::new(
+                graph.clone(),
+                store.clone(),
+                pseudonyms,
+                lake,
+            )),
         ];
 
         let queue = build_queue(&config).await?;
@@ -147,6 +161,7 @@ impl System {
         let s = match stage {
             "register" => &self.config.stages.register,
             "graph-writer" => &self.config.stages.graph_writer,
+            "lake-sink" => &self.config.stages.lake_sink,
             _ => &Default::default(),
         };
         RunnerConfig {

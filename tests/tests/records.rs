@@ -1,6 +1,7 @@
 //! The record end to end: a manual observation posted to the API goes through the queue and
 //! the graph writer into the patient's graph and comes back in `Patient/$everything` and the
-//! Observation search; posting it twice leaves one fact; bad input names the field.
+//! Observation search and in the Parquet lake; posting it twice leaves one fact; an uploaded
+//! document becomes a DocumentReference; bad input names the field.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -31,6 +32,87 @@ fn resources_of<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
         .map(|e| &e["resource"])
         .filter(|r| r["resourceType"] == kind)
         .collect()
+}
+
+/// Observation rows of the lake as DuckDB reads them: `(fact_id, code, value, unit)`.
+fn lake_observations_duckdb(sb: &Sandbox) -> Value {
+    let python = std::env::var("P360_LAKE_PYTHON")
+        .expect("P360_LAKE_PYTHON must name a Python with duckdb installed (scripts/test.sh)");
+    let out = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/lake-read.py"
+        ))
+        .arg(sb.lake_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn row_json(row: &parquet::record::Row) -> Value {
+    use parquet::record::Field;
+    let mut out = serde_json::Map::new();
+    for (name, field) in row.get_column_iter() {
+        let v = match field {
+            Field::Null => Value::Null,
+            Field::Str(s) => json!(s),
+            Field::Double(d) => json!(d),
+            Field::UInt(u) => json!(u),
+            other => json!(other.to_string()),
+        };
+        out.insert(name.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// Rows of a lake table, read with the parquet crate.
+fn lake_rows(sb: &Sandbox, table: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let dir = sb.lake_dir().join(table);
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let reader = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(&path).unwrap(),
+                )
+                .unwrap();
+                rows.extend(
+                    parquet::file::reader::FileReader::get_row_iter(&reader, None)
+                        .unwrap()
+                        .map(|r| row_json(&r.unwrap())),
+                );
+            }
+        }
+    }
+    rows
+}
+
+async fn wait_for_lake_rows(sb: &Sandbox, table: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = lake_rows(sb, table);
+        if rows.len() >= n {
+            return rows;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{table}: {} rows in the lake, waiting for {n}",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn wait_for_observations(sb: &Sandbox, patient: &str, token: &str, n: usize) -> Value {
@@ -84,6 +166,63 @@ async fn manual_observation_reaches_the_record_once() {
         "one source: the patient"
     );
     assert_eq!(bundle["type"], "searchset");
+
+    // The lake holds it once: two posts, one fact, one row (the second changed nothing).
+    let rows = wait_for_lake_rows(&sb, "observations", 1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // past a flush, for a duplicate
+    let rows_after = lake_rows(&sb, "observations");
+    assert_eq!(rows_after.len(), 1, "{rows_after:?}");
+    let row = &rows[0];
+    assert_eq!(row["code"], "29463-7");
+    assert_eq!(row["value"], 81.5);
+    assert_eq!(row["unit"], "kg");
+    assert_eq!(row["fact_id"], obs[0]["id"]);
+    assert_ne!(row["patient_key"], pid.as_str(), "pseudonymized");
+    assert!(!row.to_string().contains(pid.as_str()));
+
+    // An uploaded document becomes a DocumentReference of the record, with its source.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(common::sample("doc_002.png"))
+            .file_name("lab.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let r = sb
+        .http
+        .post(sb.url(&format!("/v1/patients/{pid}/documents")))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let uploaded: Value = r.json().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let docref = loop {
+        let b = everything(&sb, pid.as_str(), &token, "?_type=DocumentReference").await;
+        if let Some(d) = resources_of(&b, "DocumentReference").first() {
+            break (*d).clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no DocumentReference: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        docref["identifier"][0]["value"], uploaded["document_id"],
+        "{docref}"
+    );
+    assert_eq!(
+        docref["content"][0]["attachment"]["contentType"],
+        "image/png"
+    );
+    let changes = wait_for_lake_rows(&sb, "graph_changes", 2).await;
+    assert!(
+        changes.iter().any(|r| r["category"] == "documents"),
+        "{changes:?}"
+    );
 
     // A FHIR Observation for the same patient is accepted too.
     let fhir = json!({
@@ -156,6 +295,71 @@ async fn manual_observation_reaches_the_record_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    sb.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs DuckDB from PyPI (P360_LAKE_PYTHON): run by scripts/test.sh"]
+async fn the_lake_reads_correctly_in_duckdb() {
+    let sb = Sandbox::start().await;
+    let jane = sb.user("jane", Role::Patient);
+    let pid = jane.patient_id.clone().unwrap();
+    let token = sb.login("jane").await;
+    let url = sb.url(&format!("/v1/patients/{pid}/observations"));
+    let entries = [
+        ("29463-7", 81.5, "kg", "2026-03-01"),
+        ("29463-7", 80.9, "kg", "2026-03-08"),
+        ("2345-7", 126.0, "mg/dL", "2026-02-11"),
+    ];
+    for _ in 0..2 {
+        for (code, value, unit, date) in entries {
+            let r = sb
+                .http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"code": code, "value": value, "unit": unit, "date": date}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+        }
+    }
+    wait_for_lake_rows(&sb, "observations", 3).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let lake = lake_observations_duckdb(&sb);
+    assert_eq!(lake["tables"]["observations"], 3, "{lake}");
+    assert_eq!(lake["tables"]["graph_changes"], 3, "{lake}");
+    let rows = lake["observations"].as_array().unwrap();
+    let mut got: Vec<(String, f64, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_owned(),
+                r["value"].as_f64().unwrap(),
+                r["unit"].as_str().unwrap().to_owned(),
+                r["effective_date"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.3.cmp(&b.3));
+    assert_eq!(
+        got,
+        vec![
+            ("2345-7".into(), 126.0, "mg/dL".into(), "2026-02-11".into()),
+            ("29463-7".into(), 81.5, "kg".into(), "2026-03-01".into()),
+            ("29463-7".into(), 80.9, "kg".into(), "2026-03-08".into()),
+        ]
+    );
+    let today = chrono::Utc::now().date_naive();
+    let key = &rows[0]["patient_key"];
+    for r in rows {
+        assert_eq!(&r["patient_key"], key, "one pseudonym per patient");
+        assert_eq!(r["status"], "confirmed");
+        assert_eq!(r["change_kind"], "added");
+        assert_eq!(r["year"], today.format("%Y").to_string());
+        assert_eq!(r["month"], today.format("%-m").to_string());
+    }
+    assert_eq!(key.as_str().unwrap().len(), 32);
     sb.stop().await;
 }
 

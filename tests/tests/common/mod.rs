@@ -36,6 +36,7 @@ impl Sandbox {
         config.queue.durability = p360::config::DurabilityConfig::Normal;
         config.drop_folder.interval_ms = 100;
         config.drop_folder.settle_ms = 0;
+        config.lake.flush_interval_ms = 200;
         tweak(&mut config);
         let system = System::build(config.clone()).await.unwrap();
         let directory = system.directory.clone().unwrap();
@@ -79,6 +80,11 @@ impl Sandbox {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// The Parquet lake's directory (the local object store's `lake/`).
+    pub fn lake_dir(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("objects").join("lake")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,401 @@
+//! The lake sink: every graph change copied, exactly once, into Parquet files under
+//! `<prefix>/<table>/year=YYYY/month=MM/day=DD/part-<batch>.parquet` in the object store
+//! (local directory or S3), which DuckDB, Athena, Spark or pyarrow read as hive partitions.
+//!
+//! Buffering: `handle` hands its GraphChanged to one flusher task and waits. The flusher
+//! writes everything that arrived within `flush_interval` of the first waiting change (or
+//! `max_rows` changes, if sooner) as one file per table and day, then answers every waiter;
+//! the runner acks each event only then. The stage's concurrency bounds a batch, so it runs
+//! with a high one (hundreds of events waiting cost only memory for their ids).
+//!
+//! Exactly once: see [`ledger`]. Values come from the graph when the batch is flushed (events
+//! carry ids only), pseudonymized patient keys from [`pseudonym`].
+
+pub mod ledger;
+pub mod pseudonym;
+pub mod tables;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{Datelike, Utc};
+use ledger::{Entry, Ledger, State};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use p360_events::{Envelope, Event, EventType, GraphChanged, PatientId};
+use p360_graph::{GraphStore, facts};
+use p360_model::{Fact, FactId};
+use p360_runtime::{Stage, StageError};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use pseudonym::Pseudonymizer;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tables::{ChangeRow, Partitions};
+use tokio::sync::{mpsc, oneshot};
+
+/// Tuning of the lake sink.
+#[derive(Clone, Debug)]
+pub struct LakeConfig {
+    /// Key prefix of the lake in the object store.
+    pub prefix: String,
+    /// Longest a change waits in the buffer.
+    pub flush_interval: Duration,
+    /// A batch is flushed early once it holds this many changes.
+    pub max_rows: usize,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "lake".into(),
+            flush_interval: Duration::from_secs(5),
+            max_rows: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+}
+
+struct Waiter {
+    key: String,
+    patient: PatientId,
+    patient_key: String,
+    change: GraphChanged,
+    fact_ids: Vec<FactId>,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// The `lake-sink` stage. The ledger is recovered and the flusher started on the first event,
+/// so only the process that runs this stage touches the lake (an admin command or another
+/// stage's worker building the same wiring does not).
+pub struct LakeSink {
+    graph: Arc<dyn GraphStore>,
+    objects: Arc<dyn ObjectStore>,
+    pseudonyms: Pseudonymizer,
+    config: LakeConfig,
+    opened: tokio::sync::OnceCell<Opened>,
+}
+
+struct Opened {
+    tx: mpsc::Sender<Waiter>,
+    done: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for LakeSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeSink").finish_non_exhaustive()
+    }
+}
+
+impl LakeSink {
+    pub fn new(
+        graph: Arc<dyn GraphStore>,
+        objects: Arc<dyn ObjectStore>,
+        pseudonyms: Pseudonymizer,
+        config: LakeConfig,
+    ) -> Self {
+        Self {
+            graph,
+            objects,
+            pseudonyms,
+            config,
+            opened: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A sink opened at once: recovery errors surface here.
+    pub async fn open(
+        graph: Arc<dyn GraphStore>,
+        objects: Arc<dyn ObjectStore>,
+        pseudonyms: Pseudonymizer,
+        config: LakeConfig,
+    ) -> Result<Self, LakeError> {
+        let sink = Self::new(graph, objects, pseudonyms, config);
+        sink.opened().await?;
+        Ok(sink)
+    }
+
+    /// Recovers the ledger (rolling back crashed flushes) and starts the flusher task, once.
+    async fn opened(&self) -> Result<&Opened, LakeError> {
+        self.opened
+            .get_or_try_init(|| async {
+                let ledger = Ledger::new(self.objects.clone(), &self.config.prefix);
+                let recovered = ledger.recover().await?;
+                tracing::info!(
+                    committed_batches = recovered.committed_batches,
+                    rolled_back = recovered.rolled_back,
+                    commits = recovered.done.len(),
+                    "lake ledger recovered"
+                );
+                let done = Arc::new(Mutex::new(recovered.done));
+                let (tx, rx) = mpsc::channel(1024);
+                let flusher = Flusher {
+                    graph: self.graph.clone(),
+                    objects: self.objects.clone(),
+                    ledger,
+                    config: self.config.clone(),
+                    done: done.clone(),
+                    unfinished: Vec::new(),
+                };
+                tokio::spawn(flusher.run(rx));
+                Ok(Opened { tx, done })
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Stage for LakeSink {
+    fn name(&self) -> &'static str {
+        "lake-sink"
+    }
+
+    fn subscribes(&self) -> &'static [EventType] {
+        &[EventType::GraphChanged]
+    }
+
+    async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
+        let Event::GraphChanged(change) = &event.event else {
+            return Err(StageError::Permanent(format!(
+                "lake-sink does not handle {}",
+                event.event.event_type()
+            )));
+        };
+        if change.changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let opened = self
+            .opened()
+            .await
+            .map_err(|e| StageError::Transient(e.to_string()))?;
+        let patient_key = self.pseudonyms.patient_key(change.patient_id.as_str());
+        let key = format!("{patient_key}/{}", change.commit_id);
+        if opened.done.lock().is_ok_and(|d| d.contains(&key)) {
+            tracing::info!(event_id = %event.id, "commit already in the lake");
+            return Ok(Vec::new());
+        }
+        let fact_ids = change
+            .changes
+            .iter()
+            .map(|c| FactId::parse(&c.fact_id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StageError::Permanent(format!("graph change names a bad fact id: {e}")))?;
+        let (reply, answer) = oneshot::channel();
+        let waiter = Waiter {
+            key,
+            patient: change.patient_id.clone(),
+            patient_key,
+            change: change.clone(),
+            fact_ids,
+            reply,
+        };
+        opened
+            .tx
+            .send(waiter)
+            .await
+            .map_err(|_| StageError::Transient("the lake flusher has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(Vec::new()),
+            Ok(Err(e)) => Err(StageError::Transient(e)),
+            Err(_) => Err(StageError::Transient("the lake flusher has stopped".into())),
+        }
+    }
+}
+
+struct Flusher {
+    graph: Arc<dyn GraphStore>,
+    objects: Arc<dyn ObjectStore>,
+    ledger: Ledger,
+    config: LakeConfig,
+    done: Arc<Mutex<HashSet<String>>>,
+    /// Failed flushes whose rollback failed too: retried before the next flush, which must
+    /// not write while another batch's rows may still be visible.
+    unfinished: Vec<Entry>,
+}
+
+impl Flusher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Waiter>) {
+        while let Some(first) = rx.recv().await {
+            let deadline = tokio::time::Instant::now() + self.config.flush_interval;
+            let mut rows = first.change.changes.len();
+            let mut batch = vec![first];
+            while rows < self.config.max_rows {
+                tokio::select! {
+                    next = rx.recv() => match next {
+                        Some(w) => {
+                            rows += w.change.changes.len();
+                            batch.push(w);
+                        }
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            let result = self.flush(&batch).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, events = batch.len(), "lake flush failed; the events will be retried");
+            }
+            for w in batch {
+                let _ = w.reply.send(result.clone());
+            }
+        }
+    }
+
+    async fn flush(&mut self, batch: &[Waiter]) -> Result<(), String> {
+        while let Some(entry) = self.unfinished.last() {
+            self.ledger
+                .roll_back(entry)
+                .await
+                .map_err(|e| format!("rolling back an earlier failed flush: {e}"))?;
+            self.unfinished.pop();
+        }
+        let mut seen = HashSet::new();
+        let todo: Vec<&Waiter> = {
+            let done = self.done.lock().map_err(|_| "lake state poisoned")?;
+            batch
+                .iter()
+                .filter(|w| !done.contains(&w.key) && seen.insert(w.key.as_str()))
+                .collect()
+        };
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let facts = self.read_facts(&todo).await?;
+        let mut parts = Partitions::new();
+        for w in &todo {
+            for (c, id) in w.change.changes.iter().zip(&w.fact_ids) {
+                let row = ChangeRow {
+                    patient_key: w.patient_key.clone(),
+                    commit_id: w.change.commit_id.clone(),
+                    committed_at: w.change.committed_at,
+                    fact_id: c.fact_id.clone(),
+                    category: c.category.clone(),
+                    change_kind: change_kind(c.kind).to_owned(),
+                };
+                tables::add_change(
+                    &mut parts,
+                    &row,
+                    facts.get(&(w.patient.clone(), id.clone())),
+                );
+            }
+        }
+        let batch_id = format!(
+            "{}-{}",
+            Utc::now().format("%Y%m%dT%H%M%S"),
+            hex::encode(rand::random::<[u8; 8]>())
+        );
+        let mut files = Vec::new();
+        for ((table, day), rows) in &parts {
+            let key = format!(
+                "{}/{}/year={:04}/month={:02}/day={:02}/part-{batch_id}.parquet",
+                self.config.prefix.trim_end_matches('/'),
+                table.name(),
+                day.year(),
+                day.month(),
+                day.day()
+            );
+            let bytes = encode(rows).map_err(|e| format!("encoding {}: {e}", table.name()))?;
+            files.push((key, bytes));
+        }
+        let mut entry = Entry {
+            batch_id,
+            state: State::Pending,
+            created_at: Utc::now(),
+            commits: todo.iter().map(|w| w.key.clone()).collect(),
+            files: files.iter().map(|(k, _)| k.clone()).collect(),
+        };
+        self.ledger.write(&entry).await.map_err(|e| e.to_string())?;
+        let written = async {
+            for (key, bytes) in files {
+                self.objects
+                    .put(&Path::from(key.as_str()), PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| format!("writing {key}: {e}"))?;
+            }
+            entry.state = State::Committed;
+            self.ledger.write(&entry).await.map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = written {
+            entry.state = State::Pending;
+            if let Err(rb) = self.ledger.roll_back(&entry).await {
+                tracing::warn!(error = %rb, "rollback of a failed lake flush failed; retrying before the next flush");
+                self.unfinished.push(entry);
+            }
+            return Err(e);
+        }
+        let rows: usize = parts.values().map(tables::TableRows::len).sum();
+        tracing::info!(
+            batch_id = %entry.batch_id,
+            commits = entry.commits.len(),
+            files = entry.files.len(),
+            rows,
+            "lake batch committed"
+        );
+        let mut done = self.done.lock().map_err(|_| "lake state poisoned")?;
+        done.extend(entry.commits);
+        Ok(())
+    }
+
+    /// The current state of every changed fact, read per patient in one query each.
+    async fn read_facts(
+        &self,
+        todo: &[&Waiter],
+    ) -> Result<HashMap<(PatientId, FactId), Fact>, String> {
+        let mut wanted: BTreeMap<&PatientId, Vec<FactId>> = BTreeMap::new();
+        for w in todo {
+            wanted
+                .entry(&w.patient)
+                .or_default()
+                .extend(w.fact_ids.iter().cloned());
+        }
+        let mut out = HashMap::new();
+        for (patient, mut ids) in wanted {
+            ids.sort();
+            ids.dedup();
+            for chunk in ids.chunks(500) {
+                let found = facts::read_facts(&*self.graph, patient, chunk)
+                    .await
+                    .map_err(|e| format!("reading changed facts: {e}"))?;
+                out.extend(
+                    found
+                        .into_iter()
+                        .map(|f| ((patient.clone(), f.id.clone()), f)),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn change_kind(k: p360_events::ChangeKind) -> &'static str {
+    use p360_events::ChangeKind::*;
+    match k {
+        Added => "added",
+        SourceAttached => "source_attached",
+        StatusChanged => "status_changed",
+        Corrected => "corrected",
+        Removed => "removed",
+    }
+}
+
+/// One Parquet file (Snappy, statistics on) of a table's rows.
+fn encode(rows: &tables::TableRows) -> Result<Bytes, String> {
+    let batch = rows.finish().map_err(|e| e.to_string())?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by(format!("p360 {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,424 @@
+//! The lake's tables: Arrow schemas and the rows one graph change contributes.
+//!
+//! Every table is an append-only change log: one row per change of a fact, carrying the
+//! fact's state as the graph held it when the change was copied. The latest row per `fact_id`
+//! (by `committed_at`) is the fact's current state; `status = 'entered-in-error'` rows retract.
+
+use arrow_array::builder::{
+    ArrayBuilder, Date32Builder, Float64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt32Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
+use chrono::{DateTime, NaiveDate, Utc};
+use p360_graph::facts::status_str;
+use p360_model::{Fact, FactBody, Value};
+use std::sync::Arc;
+
+/// A table of the lake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    GraphChanges,
+    Observations,
+    Conditions,
+    Medications,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [
+        Table::GraphChanges,
+        Table::Observations,
+        Table::Conditions,
+        Table::Medications,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::GraphChanges => "graph_changes",
+            Table::Observations => "observations",
+            Table::Conditions => "conditions",
+            Table::Medications => "medications",
+        }
+    }
+
+    /// The typed table a fact's rows go to, if any.
+    fn of(fact: &Fact) -> Option<Table> {
+        match fact.body {
+            FactBody::Observation(_) => Some(Table::Observations),
+            FactBody::Condition(_) => Some(Table::Conditions),
+            FactBody::Medication(_) => Some(Table::Medications),
+            _ => None,
+        }
+    }
+
+    fn columns(self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        match self {
+            Table::GraphChanges => &[
+                ("patient_key", Str),
+                ("commit_id", Str),
+                ("committed_at", Ts),
+                ("fact_id", Str),
+                ("category", Str),
+                ("change_kind", Str),
+                ("resource_type", OptStr),
+                ("status", OptStr),
+                ("source_count", U32),
+            ],
+            Table::Observations => &[
+                ("patient_key", Str),
+                ("fact_id", Str),
+                ("commit_id", Str),
+                ("committed_at", Ts),
+                ("change_kind", Str),
+                ("status", Str),
+                ("kind", Str),
+                ("code_system", OptStr),
+                ("code", OptStr),
+                ("display", OptStr),
+                ("effective_date", Date),
+                ("value", OptF64),
+                ("unit", OptStr),
+                ("comparator", OptStr),
+                ("value_text", OptStr),
+                ("interpretation", OptStr),
+                ("reference_low", OptF64),
+                ("reference_high", OptF64),
+                ("source_count", U32),
+                ("source_kinds", Str),
+                ("min_confidence", OptF64),
+            ],
+            Table::Conditions => &[
+                ("patient_key", Str),
+                ("fact_id", Str),
+                ("commit_id", Str),
+                ("committed_at", Ts),
+                ("change_kind", Str),
+                ("status", Str),
+                ("code_system", OptStr),
+                ("code", OptStr),
+                ("display", OptStr),
+                ("clinical_status", Str),
+                ("onset_date", OptDate),
+                ("recorded_date", OptDate),
+                ("source_count", U32),
+                ("source_kinds", Str),
+                ("min_confidence", OptF64),
+            ],
+            Table::Medications => &[
+                ("patient_key", Str),
+                ("fact_id", Str),
+                ("commit_id", Str),
+                ("committed_at", Ts),
+                ("change_kind", Str),
+                ("status", Str),
+                ("code_system", OptStr),
+                ("code", OptStr),
+                ("display", OptStr),
+                ("medication_text", Str),
+                ("strength", OptStr),
+                ("form", OptStr),
+                ("dosage", OptStr),
+                ("medication_status", Str),
+                ("start_date", OptDate),
+                ("source_count", U32),
+                ("source_kinds", Str),
+                ("min_confidence", OptF64),
+            ],
+        }
+    }
+
+    pub fn schema(self) -> Arc<Schema> {
+        let fields: Vec<Field> = self
+            .columns()
+            .iter()
+            .map(|(name, kind)| Field::new(*name, kind.data_type(), kind.nullable()))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Str,
+    OptStr,
+    OptF64,
+    U32,
+    Date,
+    OptDate,
+    Ts,
+}
+
+impl Kind {
+    fn data_type(self) -> DataType {
+        match self {
+            Kind::Str | Kind::OptStr => DataType::Utf8,
+            Kind::OptF64 => DataType::Float64,
+            Kind::U32 => DataType::UInt32,
+            Kind::Date | Kind::OptDate => DataType::Date32,
+            Kind::Ts => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        }
+    }
+
+    fn nullable(self) -> bool {
+        matches!(self, Kind::OptStr | Kind::OptF64 | Kind::OptDate)
+    }
+}
+
+/// One cell. Cells are written by column name, so a row reads like the table it fills.
+#[derive(Debug)]
+enum Cell {
+    Str(Option<String>),
+    F64(Option<f64>),
+    U32(u32),
+    Date(Option<NaiveDate>),
+    Ts(DateTime<Utc>),
+}
+
+/// A graph change as the lake sees it: ids already pseudonymized.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    pub patient_key: String,
+    pub commit_id: String,
+    pub committed_at: DateTime<Utc>,
+    pub fact_id: String,
+    pub category: String,
+    pub change_kind: String,
+}
+
+/// Rows of one table, being collected for one Parquet file.
+pub struct TableRows {
+    table: Table,
+    rows: Vec<Vec<(&'static str, Cell)>>,
+}
+
+impl TableRows {
+    pub fn new(table: Table) -> Self {
+        Self {
+            table,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Builds the Arrow batch; an error here is a bug in this module (a column missing from a
+    /// row or of the wrong kind), caught by the tests.
+    pub fn finish(&self) -> Result<RecordBatch, ArrowError> {
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (name, kind) in self.table.columns() {
+            let cells = self.rows.iter().map(|r| {
+                r.iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, c)| c)
+                    .ok_or_else(|| {
+                        ArrowError::InvalidArgumentError(format!(
+                            "{}: row lacks column {name}",
+                            self.table.name()
+                        ))
+                    })
+            });
+            let mismatch = || {
+                ArrowError::InvalidArgumentError(format!(
+                    "{}: column {name} has a cell of another kind",
+                    self.table.name()
+                ))
+            };
+            let array: ArrayRef = match kind {
+                Kind::Str | Kind::OptStr => {
+                    let mut b = StringBuilder::new();
+                    for c in cells {
+                        match c? {
+                            Cell::Str(v) => b.append_option(v.as_deref()),
+                            _ => return Err(mismatch()),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                Kind::OptF64 => {
+                    let mut b = Float64Builder::new();
+                    for c in cells {
+                        match c? {
+                            Cell::F64(v) => b.append_option(*v),
+                            _ => return Err(mismatch()),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                Kind::U32 => {
+                    let mut b = UInt32Builder::new();
+                    for c in cells {
+                        match c? {
+                            Cell::U32(v) => b.append_value(*v),
+                            _ => return Err(mismatch()),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                Kind::Date | Kind::OptDate => {
+                    let mut b = Date32Builder::new();
+                    for c in cells {
+                        match c? {
+                            Cell::Date(v) => b.append_option(v.map(days_since_epoch)),
+                            _ => return Err(mismatch()),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                Kind::Ts => {
+                    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+                    for c in cells {
+                        match c? {
+                            Cell::Ts(v) => b.append_value(v.timestamp_micros()),
+                            _ => return Err(mismatch()),
+                        }
+                    }
+                    debug_assert_eq!(b.len(), self.rows.len());
+                    Arc::new(b.finish())
+                }
+            };
+            arrays.push(array);
+        }
+        RecordBatch::try_new(self.table.schema(), arrays)
+    }
+
+    fn push(&mut self, row: Vec<(&'static str, Cell)>) {
+        self.rows.push(row);
+    }
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+fn s(v: &str) -> Cell {
+    Cell::Str(Some(v.to_owned()))
+}
+
+fn os(v: Option<&str>) -> Cell {
+    Cell::Str(v.map(str::to_owned))
+}
+
+/// Columns every typed table starts with.
+fn common(change: &ChangeRow, fact: &Fact) -> Vec<(&'static str, Cell)> {
+    let mut kinds: Vec<&str> = fact
+        .provenance
+        .iter()
+        .map(|p| p.source_kind.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let min_confidence = fact
+        .provenance
+        .iter()
+        .filter_map(|p| p.confidence)
+        .map(f64::from)
+        .reduce(f64::min);
+    let code = fact.body.primary_code();
+    vec![
+        ("patient_key", s(&change.patient_key)),
+        ("fact_id", s(&change.fact_id)),
+        ("commit_id", s(&change.commit_id)),
+        ("committed_at", Cell::Ts(change.committed_at)),
+        ("change_kind", s(&change.change_kind)),
+        ("status", s(status_str(fact.status))),
+        ("code_system", os(code.map(|c| c.system.uri()))),
+        ("code", os(code.map(|c| c.code.as_str()))),
+        ("display", os(code.and_then(|c| c.display.as_deref()))),
+        (
+            "source_count",
+            Cell::U32(u32::try_from(fact.provenance.len()).unwrap_or(u32::MAX)),
+        ),
+        ("source_kinds", s(&kinds.join(","))),
+        ("min_confidence", Cell::F64(min_confidence)),
+    ]
+}
+
+/// Rows grouped by table and partition day (the day of `committed_at`, UTC).
+pub type Partitions = std::collections::BTreeMap<(Table, NaiveDate), TableRows>;
+
+/// Adds the rows one change contributes: always one `graph_changes` row, and one typed row
+/// when the fact (still) exists and has a typed table.
+pub fn add_change(tables: &mut Partitions, change: &ChangeRow, fact: Option<&Fact>) {
+    let log = vec![
+        ("patient_key", s(&change.patient_key)),
+        ("commit_id", s(&change.commit_id)),
+        ("committed_at", Cell::Ts(change.committed_at)),
+        ("fact_id", s(&change.fact_id)),
+        ("category", s(&change.category)),
+        ("change_kind", s(&change.change_kind)),
+        ("resource_type", os(fact.map(|f| f.body.resource_type()))),
+        ("status", os(fact.map(|f| status_str(f.status)))),
+        (
+            "source_count",
+            Cell::U32(fact.map_or(0, |f| u32::try_from(f.provenance.len()).unwrap_or(u32::MAX))),
+        ),
+    ];
+    let day = change.committed_at.date_naive();
+    tables
+        .entry((Table::GraphChanges, day))
+        .or_insert_with(|| TableRows::new(Table::GraphChanges))
+        .push(log);
+    let Some(fact) = fact else { return };
+    let Some(table) = Table::of(fact) else { return };
+    let mut row = common(change, fact);
+    match &fact.body {
+        FactBody::Observation(o) => {
+            let (value, unit, comparator, text) = match &o.value {
+                Some(Value::Quantity {
+                    value,
+                    unit,
+                    comparator,
+                }) => (
+                    Some(*value),
+                    Some(unit.clone()),
+                    comparator.map(|c| c.as_str().to_owned()),
+                    None,
+                ),
+                Some(Value::Text { text }) => (None, None, None, Some(text.clone())),
+                Some(Value::Coded { coding }) => (None, None, None, Some(coding.code.clone())),
+                None => (None, None, None, None),
+            };
+            let range = o.reference_range.as_ref();
+            row.extend([
+                ("kind", s(o.kind.code())),
+                ("effective_date", Cell::Date(Some(o.effective.day()))),
+                ("value", Cell::F64(value)),
+                ("unit", Cell::Str(unit)),
+                ("comparator", Cell::Str(comparator)),
+                ("value_text", Cell::Str(text)),
+                ("interpretation", os(o.interpretation.map(|i| i.code()))),
+                ("reference_low", Cell::F64(range.and_then(|r| r.low))),
+                ("reference_high", Cell::F64(range.and_then(|r| r.high))),
+            ]);
+        }
+        FactBody::Condition(c) => row.extend([
+            ("clinical_status", s(c.clinical_status.code())),
+            ("onset_date", Cell::Date(c.onset)),
+            ("recorded_date", Cell::Date(c.recorded)),
+        ]),
+        FactBody::Medication(m) => row.extend([
+            ("medication_text", s(&m.text)),
+            ("strength", os(m.strength.as_deref())),
+            ("form", os(m.form.as_deref())),
+            ("dosage", os(m.dosage.as_deref())),
+            ("medication_status", s(m.status.code())),
+            (
+                "start_date",
+                Cell::Date(m.effective.as_ref().map(|w| w.day())),
+            ),
+        ]),
+        _ => return,
+    }
+    tables
+        .entry((table, day))
+        .or_insert_with(|| TableRows::new(table))
+        .push(row);
+}
