@@ -201,7 +201,7 @@ pub async fn read_patient(
     store: &dyn GraphStore,
     patient: &PatientId,
 ) -> Result<Vec<Fact>, GraphError> {
-    read(store, patient, None).await
+    read(store, patient, String::new()).await
 }
 
 /// The named facts of `patient` that exist, ordered by id.
@@ -213,22 +213,63 @@ pub async fn read_facts(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    read(store, patient, Some(ids)).await
+    let list: Vec<String> = ids
+        .iter()
+        .map(|id| iri(&vocab::fact(patient, id)))
+        .collect();
+    read(
+        store,
+        patient,
+        format!("VALUES ?f {{ {} }} ", list.join(" ")),
+    )
+    .await
+}
+
+/// The facts of `patient` with one of the given primary codes on the given day: the
+/// candidates for matching a new statement within tolerance.
+pub async fn read_by_code_and_day(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+    keys: &[(&p360_model::Coding, chrono::NaiveDate)],
+) -> Result<Vec<Fact>, GraphError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let g = iri(&vocab::patient_graph(patient));
+    let pairs: Vec<String> = keys
+        .iter()
+        .map(|(c, d)| {
+            format!(
+                "({} {})",
+                iri(&vocab::code(c)),
+                typed(&d.to_string(), "date")
+            )
+        })
+        .collect();
+    let q = format!(
+        "SELECT DISTINCT ?f WHERE {{ VALUES (?c ?d) {{ {} }} GRAPH {g} {{ ?f {} ?c ; {} ?d }} }}",
+        pairs.join(" "),
+        iri(&vocab::p("code")),
+        iri(&vocab::p("day")),
+    );
+    let mut ids = Vec::new();
+    for row in store.select(&q).await? {
+        if let Some(Term::Iri(f)) = row.get("f")
+            && let Some((_, id)) = f.rsplit_once("/fact/")
+            && let Ok(id) = FactId::parse(id)
+        {
+            ids.push(id);
+        }
+    }
+    read_facts(store, patient, &ids).await
 }
 
 async fn read(
     store: &dyn GraphStore,
     patient: &PatientId,
-    only: Option<&[FactId]>,
+    values: String,
 ) -> Result<Vec<Fact>, GraphError> {
     let g = iri(&vocab::patient_graph(patient));
-    let values = only.map_or_else(String::new, |ids| {
-        let list: Vec<String> = ids
-            .iter()
-            .map(|id| iri(&vocab::fact(patient, id)))
-            .collect();
-        format!("VALUES ?f {{ {} }} ", list.join(" "))
-    });
     let q = format!(
         "SELECT ?f ?status ?body ?src WHERE {{ {values}GRAPH {g} {{ ?f {status} ?status ; {json} ?body ; {source} ?s . ?s {json} ?src }} }} ORDER BY ?f ?s",
         status = iri(&vocab::p("status")),

@@ -275,6 +275,27 @@ pub async fn facts_round_trip(store: &dyn GraphStore, prefix: &str) {
         .expect("by code");
     assert_eq!(rows.len(), 1);
 
+    // Reads by id and by (code, day), as the graph writer and the lake sink do.
+    let missing = FactId::parse("obs-000000000000000000000000").expect("id");
+    let by_id = crate::facts::read_facts(store, &patient, &[dx.id.clone(), missing])
+        .await
+        .expect("by id");
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0].id, dx.id);
+    let loinc = Coding::new(CodeSystem::Loinc, "4548-4", None);
+    let found = crate::facts::read_by_code_and_day(store, &patient, &[(&loinc, day)])
+        .await
+        .expect("by code and day");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, a1c.id);
+    let other_day = day.succ_opt().expect("day");
+    assert!(
+        crate::facts::read_by_code_and_day(store, &patient, &[(&loinc, other_day)])
+            .await
+            .expect("by code and day")
+            .is_empty()
+    );
+
     store.update(&erase(&patient)).await.expect("erase");
     assert!(
         read_patient(store, &patient)

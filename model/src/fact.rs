@@ -519,6 +519,37 @@ impl Fact {
         FactId(format!("{prefix}-{}", &hex::encode(digest)[..24]))
     }
 
+    /// Whether `other` states the same fact as `self` with a value that differs only within
+    /// tolerance (another unit, another rounding): same patient, kind, primary code and day,
+    /// and equivalent quantities. Exact duplicates are found by id already.
+    pub fn matches_within_tolerance(&self, other: &Fact) -> bool {
+        let (FactBody::Observation(a), FactBody::Observation(b)) = (&self.body, &other.body) else {
+            return false;
+        };
+        if self.patient != other.patient
+            || self.body.primary_code().map(|c| (&c.system, &c.code))
+                != other.body.primary_code().map(|c| (&c.system, &c.code))
+            || self.body.day() != other.body.day()
+        {
+            return false;
+        }
+        match (&a.value, &b.value) {
+            (
+                Some(Value::Quantity {
+                    value: va,
+                    unit: ua,
+                    comparator: ca,
+                }),
+                Some(Value::Quantity {
+                    value: vb,
+                    unit: ub,
+                    comparator: cb,
+                }),
+            ) => ca == cb && crate::ucum::same_quantity((*va, ua), (*vb, ub)),
+            _ => false,
+        }
+    }
+
     /// Attaches another source's statement; returns false if that source was already attached.
     pub fn attach(&mut self, provenance: Provenance) -> bool {
         let key = provenance.source_key();

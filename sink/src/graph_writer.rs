@@ -22,7 +22,7 @@ use p360_events::{
 };
 use p360_graph::sparql::{iri, string};
 use p360_graph::{GraphStore, facts, vocab};
-use p360_model::{Fact, FactId};
+use p360_model::{Fact, FactBody, FactId};
 use p360_runtime::{Stage, StageError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -223,8 +223,32 @@ async fn commit(graph: &dyn GraphStore, jobs: &[Job]) -> Result<Vec<Applied>, St
             }
         }
     }
+    // New results may restate a fact already held in another unit or rounding: read the
+    // facts sharing their code and day, and match them within tolerance below.
+    let mut probes: BTreeMap<&PatientId, Vec<(&p360_model::Coding, chrono::NaiveDate)>> =
+        BTreeMap::new();
+    for job in jobs {
+        for f in &job.incoming {
+            if !state.contains_key(&(job.patient.clone(), f.id.clone()))
+                && let (FactBody::Observation(_), Some(code), Some(day)) =
+                    (&f.body, f.body.primary_code(), f.body.day())
+            {
+                probes.entry(&job.patient).or_default().push((code, day));
+            }
+        }
+    }
+    for (patient, keys) in probes {
+        for chunk in keys.chunks(200) {
+            for f in facts::read_by_code_and_day(graph, patient, chunk)
+                .await
+                .map_err(transient)?
+            {
+                state.insert((patient.clone(), f.id.clone()), f);
+            }
+        }
+    }
     let committed_at = Utc::now();
-    let mut dirty: BTreeMap<(PatientId, FactId), ()> = BTreeMap::new();
+    let mut dirty: std::collections::BTreeSet<(PatientId, FactId)> = Default::default();
     let mut results: Vec<Applied> = Vec::with_capacity(jobs.len());
     let mut by_marker: HashMap<&str, usize> = HashMap::new();
     for job in jobs {
@@ -235,7 +259,12 @@ async fn commit(graph: &dyn GraphStore, jobs: &[Job]) -> Result<Vec<Applied>, St
         }
         let mut changes: Vec<FactChange> = Vec::new();
         for fact in &job.incoming {
-            let key = (job.patient.clone(), fact.id.clone());
+            let mut key = (job.patient.clone(), fact.id.clone());
+            if !state.contains_key(&key)
+                && let Some(same) = state.values().find(|f| f.matches_within_tolerance(fact))
+            {
+                key = (job.patient.clone(), same.id.clone());
+            }
             let kind = match state.get_mut(&key) {
                 None => {
                     state.insert(key.clone(), fact.clone());
@@ -244,13 +273,14 @@ async fn commit(graph: &dyn GraphStore, jobs: &[Job]) -> Result<Vec<Applied>, St
                 Some(old) => merge(old, fact),
             };
             if let Some(kind) = kind {
-                dirty.insert(key, ());
+                dirty.insert(key.clone());
                 // A fact added and then confirmed within one event is reported as added.
-                match changes.iter_mut().find(|c| c.fact_id == fact.id.as_str()) {
+                let id = &key.1;
+                match changes.iter_mut().find(|c| c.fact_id == id.as_str()) {
                     Some(c) if c.kind == ChangeKind::Added => {}
                     Some(c) => c.kind = kind,
                     None => changes.push(FactChange {
-                        fact_id: fact.id.to_string(),
+                        fact_id: id.to_string(),
                         category: fact.body.category().as_str().to_owned(),
                         kind,
                     }),
@@ -265,7 +295,7 @@ async fn commit(graph: &dyn GraphStore, jobs: &[Job]) -> Result<Vec<Applied>, St
         results.push(applied);
     }
     let mut update = String::new();
-    for key in dirty.keys() {
+    for key in &dirty {
         if let Some(fact) = state.get(key) {
             update.push_str(&facts::upsert(fact));
             update.push_str(" ;\n");

@@ -198,3 +198,114 @@ async fn bad_fact_objects_fail_permanently_with_a_reason() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_result_in_another_unit_is_the_same_fact_with_another_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let graph = Arc::new(OxigraphStore::in_memory().unwrap());
+    let writer = GraphWriter::new(graph.clone(), objects.clone());
+    let weight = |value: f64, unit: &str, source: SourceKind| {
+        Fact::new(
+            patient(),
+            FactBody::Observation(Observation {
+                kind: ObservationKind::VitalSigns,
+                code: vec![Coding::new(CodeSystem::Loinc, "29463-7", None)],
+                value: Some(p360_model::Value::Quantity {
+                    value,
+                    unit: unit.into(),
+                    comparator: None,
+                }),
+                effective: When::Date(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()),
+                reference_range: None,
+                interpretation: None,
+            }),
+            Status::Confirmed,
+            Provenance::new(source, "src", Utc::now()),
+        )
+    };
+    let kg = weight(81.5, "kg", SourceKind::ManualEntry);
+    let lb = weight(179.7, "[lb_av]", SourceKind::Device);
+    let other = weight(84.0, "kg", SourceKind::Device);
+    assert_ne!(kg.id, lb.id, "different statements, different ids");
+    let e1 = extracted(put(&*objects, "f/1.json", &[kg.clone()]).await, 1);
+    writer.handle(&e1).await.unwrap();
+    let e2 = extracted(put(&*objects, "f/2.json", &[lb, other.clone()]).await, 2);
+    let out = writer.handle(&e2).await.unwrap();
+    assert_eq!(
+        changes(&out),
+        vec![
+            (kg.id.to_string(), ChangeKind::SourceAttached),
+            (other.id.to_string(), ChangeKind::Added)
+        ]
+    );
+    let facts = read_patient(&*graph, &patient()).await.unwrap();
+    assert_eq!(
+        facts.len(),
+        2,
+        "81.5 kg and 179.7 lb are one fact; 84 kg is another"
+    );
+    let merged = facts.iter().find(|f| f.id == kg.id).unwrap();
+    assert_eq!(merged.provenance.len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_events_share_commits_and_each_reports_its_own_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let graph = Arc::new(OxigraphStore::in_memory().unwrap());
+    let writer = Arc::new(GraphWriter::new(graph.clone(), objects.clone()));
+    let mut events = Vec::new();
+    for i in 0..60 {
+        // Every third event restates the previous one's fact from another source.
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(i / 3 * 3);
+        let fact = Fact::new(
+            patient(),
+            FactBody::Observation(Observation {
+                kind: ObservationKind::Laboratory,
+                code: vec![Coding::new(CodeSystem::Loinc, "4548-4", None)],
+                value: Some(p360_model::Value::Quantity {
+                    value: 7.0,
+                    unit: "%".into(),
+                    comparator: None,
+                }),
+                effective: When::Date(day),
+                reference_range: None,
+                interpretation: None,
+            }),
+            Status::Confirmed,
+            Provenance::new(SourceKind::PayorFeed, format!("feed-{i}"), Utc::now()),
+        );
+        events.push(extracted(
+            put(&*objects, &format!("f/{i}.json"), &[fact]).await,
+            1,
+        ));
+    }
+    let handles: Vec<_> = events
+        .iter()
+        .cloned()
+        .map(|e| {
+            let w = writer.clone();
+            tokio::spawn(async move { w.handle(&e).await.unwrap() })
+        })
+        .collect();
+    let mut added = 0;
+    let mut attached = 0;
+    for h in handles {
+        for (_, kind) in changes(&h.await.unwrap()) {
+            match kind {
+                ChangeKind::Added => added += 1,
+                ChangeKind::SourceAttached => attached += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!((added, attached), (20, 40));
+    let facts = read_patient(&*graph, &patient()).await.unwrap();
+    assert_eq!(facts.len(), 20);
+    assert!(facts.iter().all(|f| f.provenance.len() == 3));
+    // Redelivered after the fact: the recorded changes, nothing new.
+    let again = writer.handle(&events[0]).await.unwrap();
+    assert_eq!(changes(&again).len(), 1);
+    assert_eq!(read_patient(&*graph, &patient()).await.unwrap().len(), 20);
+}
