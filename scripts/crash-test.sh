@@ -5,11 +5,15 @@
 #   scripts/crash-test.sh [--events 2000] [--crashes 10] [--bin path/to/p360]
 #
 # Flow under test: drop folder → ingest (object store + DocumentReceived on the embedded queue)
-# → `register` stage (document register). A generator writes the documents into the drop folder
+# → `register` stage (document register; the document as a DocumentReference fact) → graph
+# writer (Oxigraph) → lake sink (Parquet). A generator writes the documents into the drop folder
 # while the server is killed and restarted. At the end it checks:
 #   - the register holds exactly N documents, each applied exactly once (no loss, no duplicate
 #     effect), and its inbox holds exactly N event ids;
 #   - the object store holds exactly N raw documents;
+#   - the graph holds exactly N DocumentReference facts (read back through the API);
+#   - the lake holds exactly N graph_changes rows, N distinct facts, each `added` once (read by
+#     DuckDB, the Python named by P360_LAKE_PYTHON), and no half-written batch;
 #   - no message is left on the queue or in its dead-letter queue; the drop folder is empty.
 set -euo pipefail
 
@@ -25,6 +29,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 root="$(cd "$(dirname "$0")/.." && pwd)"
+lake_python="${P360_LAKE_PYTHON:-}"
+if [ -z "$lake_python" ] || ! "$lake_python" -c 'import duckdb' 2>/dev/null; then
+  echo "P360_LAKE_PYTHON must name a Python with duckdb installed (scripts/test.sh sets it up)" >&2
+  exit 2
+fi
 if [ -z "$bin" ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   (cd "$root" && cargo build -q -p p360)
@@ -40,7 +49,9 @@ export P360__API__LISTEN="127.0.0.1:$port"
 export P360__DROP_FOLDER__INTERVAL_MS=50
 export P360__DROP_FOLDER__SETTLE_MS=0
 # Info logs of the two idempotency points, counted at the end as evidence that crashes cut work.
-export P360_LOG=warn,p360_ingest::register=info,p360_ingest::service=info
+export P360_LOG=warn,p360_ingest::register=info,p360_ingest::service=info,p360_sink=info
+# Short lake flushes, so that kills land inside them too.
+export P360__LAKE__FLUSH_INTERVAL_MS=300
 export NO_COLOR=1
 mkdir -p "$data/drop/$patient"
 
@@ -91,6 +102,11 @@ done
 wait "$generator"
 crashes=$c
 
+# A patient account for the record's owner, to read the graph back through the API.
+"$bin" --data-dir "$data" users add --username crash-owner --role patient \
+  --patient-id "$patient" --password 'crash-test-password' >/dev/null 2>&1
+token=$("$bin" --data-dir "$data" users token --username crash-owner 2>/dev/null)
+
 # Final run: let everything drain, then stop gracefully.
 start_server
 deadline=$((SECONDS + 180))
@@ -106,14 +122,42 @@ PY
   if [ $SECONDS -gt $deadline ]; then echo "did not drain: $left files, $pending messages" >&2; exit 1; fi
   sleep 0.2
 done
+graph_docs=$(python3 - "http://127.0.0.1:$port/fhir/Patient/$patient/\$everything?_type=DocumentReference&_count=1" "$token" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Authorization": f"Bearer {sys.argv[2]}"})
+print(json.load(urllib.request.urlopen(req))["total"])
+PY
+)
 kill -TERM "$server"; wait "$server" || true
 
-redelivered=$(grep -c 'already applied; skipping' "$work/serve.log" || true)
+lake=$("$lake_python" - "$data/objects/lake" <<'PY'
+import duckdb, json, os, sys
+root = sys.argv[1]
+con = duckdb.connect()
+rows, facts, added_once = con.execute(f"""
+    SELECT count(*), count(DISTINCT fact_id),
+           count(*) FILTER (WHERE change_kind = 'added')
+    FROM read_parquet('{root}/graph_changes/*/*/*/*.parquet')""").fetchone()
+ledger = os.path.join(root, "_ledger")
+pending = 0
+for f in os.listdir(ledger):
+    if f.endswith(".json"):
+        pending += json.load(open(os.path.join(ledger, f)))["state"] != "committed"
+print(rows, facts, added_once, pending)
+PY
+)
+redelivered=$(grep -c 'already in the register' "$work/serve.log" || true)
 reingested=$(grep -c 'duplicate=true' "$work/serve.log" || true)
-python3 - "$data" "$patient" "$events" "$crashes" "$redelivered" "$reingested" <<'PY'
+graph_replayed=$(grep -c 'already applied; replaying its changes' "$work/serve.log" || true)
+lake_skipped=$(grep -c 'commit already in the lake' "$work/serve.log" || true)
+rolled_back=$(python3 -c 'import re,sys; print(sum(int(x) for x in re.findall(r"rolled_back=(\d+)", open(sys.argv[1]).read())))' "$work/serve.log")
+python3 - "$data" "$patient" "$events" "$crashes" "$redelivered" "$reingested" "$graph_docs" \
+  "$graph_replayed" "$lake_skipped" "${rolled_back:-0}" $lake <<'PY'
 import os, sqlite3, sys
 data, patient, n, crashes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-redelivered, reingested = int(sys.argv[5]), int(sys.argv[6])
+redelivered, reingested, graph_docs = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+graph_replayed, lake_skipped, rolled_back = int(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
+lake_rows, lake_facts, lake_added, lake_pending = map(int, sys.argv[11:15])
 reg = sqlite3.connect(os.path.join(data, "documents.db"))
 docs = reg.execute("SELECT COUNT(*), SUM(applied = 1), MIN(applied), MAX(applied) FROM documents WHERE patient_id = ?", (patient,)).fetchone()
 inbox = reg.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
@@ -133,6 +177,11 @@ checks = [
     ("documents applied exactly once", docs[1] or 0, n),
     ("register inbox entries (distinct events)", inbox, n),
     ("raw objects stored", objects, n),
+    ("DocumentReference facts in the graph", graph_docs, n),
+    ("lake graph_changes rows", lake_rows, n),
+    ("lake distinct facts", lake_facts, n),
+    ("lake rows of kind 'added'", lake_added, n),
+    ("lake batches left pending", lake_pending, 0),
     ("messages left on the queue", live, 0),
     ("dead letters", dead, 0),
     ("files rejected", rejected_n, 0),
@@ -146,7 +195,10 @@ for name, got, want in checks:
 print(f"  applied per document: min {docs[2]}, max {docs[3]}")
 print(f"  staging files left by writes cut mid-way (invisible to readers): {staging}")
 print(f"  work cut by crashes and redone: {reingested} file(s) re-ingested (stored before a crash, not yet removed),")
-print(f"    {redelivered} event(s) redelivered after being applied (applied before a crash, not yet acked)")
+print(f"    {redelivered} event(s) redelivered to the register after being applied,")
+print(f"    {graph_replayed} event(s) redelivered to the graph writer after their commit (changes replayed),")
+print(f"    {lake_skipped} change(s) redelivered to the lake sink after their batch (skipped),")
+print(f"    {rolled_back} lake batch(es) cut by a crash and rolled back at restart")
 print("crash test PASSED" if ok else "crash test FAILED")
 sys.exit(0 if ok else 1)
 PY

@@ -141,6 +141,34 @@ impl GraphStore for OxigraphStore {
         })
         .await
     }
+
+    async fn construct(&self, query: &str) -> Result<String, GraphError> {
+        let query = query.to_owned();
+        self.blocking(move |store| {
+            let results = SparqlEvaluator::new()
+                .parse_query(&query)
+                .map_err(|e| GraphError::Invalid(e.to_string()))?
+                .on_store(&store)
+                .execute()
+                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+            let QueryResults::Graph(triples) = results else {
+                return Err(GraphError::Invalid("not a CONSTRUCT query".into()));
+            };
+            let mut out =
+                oxigraph::io::RdfSerializer::from_format(oxigraph::io::RdfFormat::NTriples)
+                    .for_writer(Vec::new());
+            for t in triples {
+                let t = t.map_err(|e| GraphError::Unavailable(e.to_string()))?;
+                out.serialize_triple(&t)
+                    .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+            }
+            let bytes = out
+                .finish()
+                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+            String::from_utf8(bytes).map_err(|e| GraphError::Unavailable(e.to_string()))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

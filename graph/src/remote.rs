@@ -147,4 +147,9 @@ impl GraphStore for RemoteStore {
             .boolean
             .ok_or_else(|| GraphError::Invalid("not an ASK query".into()))
     }
+
+    async fn construct(&self, query: &str) -> Result<String, GraphError> {
+        self.post(&self.query_url, "query", query, "application/n-triples")
+            .await
+    }
 }

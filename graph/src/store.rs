@@ -89,4 +89,7 @@ pub trait GraphStore: Send + Sync + fmt::Debug {
 
     /// Runs a SPARQL ASK query.
     async fn ask(&self, query: &str) -> Result<bool, GraphError>;
+
+    /// Runs a SPARQL CONSTRUCT query; returns the graph as N-Triples.
+    async fn construct(&self, query: &str) -> Result<String, GraphError>;
 }

@@ -12,7 +12,36 @@ pub async fn run_all(store: &dyn GraphStore, prefix: &str) {
     literals_round_trip(store, prefix).await;
     dropping_a_graph_leaves_the_others(store, prefix).await;
     invalid_sparql_is_refused_as_invalid(store).await;
+    construct_returns_n_triples(store, prefix).await;
     facts_round_trip(store, prefix).await;
+}
+
+/// CONSTRUCT returns the graph as N-Triples.
+pub async fn construct_returns_n_triples(store: &dyn GraphStore, prefix: &str) {
+    let graph = g(prefix, "construct");
+    store
+        .update(&format!(
+            "INSERT DATA {{ GRAPH {graph} {{ <urn:s> <urn:p> \"o\" . <urn:s> <urn:q> <urn:o> . }} }}"
+        ))
+        .await
+        .expect("insert");
+    let nt = store
+        .construct(&format!(
+            "CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}"
+        ))
+        .await
+        .expect("construct");
+    // Parsed, not compared as text: servers differ in whitespace.
+    let triples: Vec<String> =
+        oxigraph::io::RdfParser::from_format(oxigraph::io::RdfFormat::NTriples)
+            .for_slice(nt.as_bytes())
+            .map(|q| q.expect("valid N-Triples").to_string())
+            .collect();
+    assert_eq!(triples.len(), 2, "{nt}");
+    assert!(
+        triples.iter().any(|t| t == "<urn:s> <urn:q> <urn:o>"),
+        "{triples:?}"
+    );
 }
 
 fn g(prefix: &str, name: &str) -> String {

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use p360::bench::{QueueBench, run_queue, run_reference};
+use p360::bench::queue::{QueueBench, run_queue, run_reference};
 use p360::system::Mode;
 use p360::{Config, System};
 use p360_identity::Role;
@@ -127,6 +127,29 @@ enum BenchCommand {
         /// Skip fsync on commit (`synchronous=NORMAL`) in both the queue and the reference.
         #[arg(long)]
         no_fsync: bool,
+    },
+    /// Manual observations → graph writer → lake sink, beside Oxigraph's bulk loader on the
+    /// same triples.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        observations: usize,
+        #[arg(long, default_value_t = 200)]
+        patients: usize,
+        /// Events per publish call.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+    },
+    /// `Patient/$everything` of a large record over HTTP at 1 and 32 clients, beside a raw
+    /// SPARQL CONSTRUCT of the same graph on the same store.
+    Read {
+        #[arg(long, default_value_t = 5_000)]
+        facts: usize,
+        /// Full reads per client.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Client counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 32])]
+        clients: Vec<usize>,
     },
 }
 
@@ -428,6 +451,85 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             println!(
                 "ratio (queue / reference): {:.2}x   group commit: {group:.1} operations per commit",
                 queue.per_second / reference.per_second
+            );
+            Ok(())
+        }
+        BenchCommand::Ingest {
+            observations,
+            patients,
+            batch,
+        } => {
+            let dir = tempfile::Builder::new()
+                .prefix("p360-bench-")
+                .tempdir_in(".")?;
+            eprintln!(
+                "bench ingest: {observations} manual observations, {patients} patients, fsync on"
+            );
+            let cfg = p360::bench::ingest::IngestBench {
+                observations,
+                patients,
+                batch,
+            };
+            let r = p360::bench::ingest::run(&cfg, dir.path()).await?;
+            println!(
+                "{:<44} {:>10} {:>10} {:>10}",
+                "", "facts/s", "p50 ms", "p99 ms"
+            );
+            println!(
+                "{:<44} {:>10.0} {:>10.1} {:>10.1}",
+                "p360 pipeline, event in → visible in graph",
+                r.pipeline.per_second,
+                r.pipeline.p50_ms,
+                r.pipeline.p99_ms
+            );
+            println!(
+                "{:<44} {:>10.0}",
+                "reference: Oxigraph bulk loader, same triples", r.reference.per_second
+            );
+            println!(
+                "ratio (pipeline / bulk loader): {:.2}x   {} triples, {:.1} events per graph commit",
+                r.pipeline.per_second / r.reference.per_second,
+                r.triples,
+                r.events_per_commit
+            );
+            println!(
+                "graph: {:.1} s; lake holds every row after {:.1} s (flush interval 5 s)",
+                r.pipeline.seconds, r.lake_seconds
+            );
+            Ok(())
+        }
+        BenchCommand::Read {
+            facts,
+            rounds,
+            clients,
+        } => {
+            let dir = tempfile::Builder::new()
+                .prefix("p360-bench-")
+                .tempdir_in(".")?;
+            let cfg = p360::bench::read::ReadBench {
+                facts,
+                rounds: rounds.max(1),
+                concurrency: clients,
+            };
+            let (stored, rows) = p360::bench::read::run(&cfg, dir.path()).await?;
+            eprintln!("bench read: one patient with {stored} facts, full record per read");
+            println!(
+                "{:>7}  {:>22} {:>22} {:>8}",
+                "clients", "$everything p50/p99 ms", "CONSTRUCT p50/p99 ms", "ratio"
+            );
+            for r in rows {
+                println!(
+                    "{:>7}  {:>10.1} /{:>10.1} {:>10.1} /{:>10.1} {:>7.2}x",
+                    r.clients,
+                    r.everything.p50_ms,
+                    r.everything.p99_ms,
+                    r.construct.p50_ms,
+                    r.construct.p99_ms,
+                    r.everything.p50_ms / r.construct.p50_ms
+                );
+            }
+            println!(
+                "ratio: $everything p50 / CONSTRUCT p50 (lower is better; 1.0 = free read path)"
             );
             Ok(())
         }

@@ -228,7 +228,10 @@ async fn a_result_in_another_unit_is_the_same_fact_with_another_source() {
     let lb = weight(179.7, "[lb_av]", SourceKind::Device);
     let other = weight(84.0, "kg", SourceKind::Device);
     assert_ne!(kg.id, lb.id, "different statements, different ids");
-    let e1 = extracted(put(&*objects, "f/1.json", std::slice::from_ref(&kg)).await, 1);
+    let e1 = extracted(
+        put(&*objects, "f/1.json", std::slice::from_ref(&kg)).await,
+        1,
+    );
     writer.handle(&e1).await.unwrap();
     let e2 = extracted(put(&*objects, "f/2.json", &[lb, other.clone()]).await, 2);
     let out = writer.handle(&e2).await.unwrap();

@@ -3,6 +3,7 @@
 //! inserts a batch and then selects and deletes it, with the same journal mode, `synchronous`
 //! setting and batch size. The ratio is what matters (the machine is small and shared).
 
+use super::{Measured, measured};
 use anyhow::Context;
 use p360_queue::embedded::{Durability, EmbeddedQueue};
 use p360_queue::{OutgoingMessage, Queue, QueuePolicy};
@@ -18,32 +19,6 @@ pub struct QueueBench {
     /// Concurrent consumers (like a stage's concurrency).
     pub consumers: usize,
     pub durability: Durability,
-}
-
-#[derive(Debug, Clone)]
-pub struct Measured {
-    pub seconds: f64,
-    pub per_second: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn measured(n: usize, elapsed: Duration, mut latencies: Vec<f64>) -> Measured {
-    latencies.sort_by(f64::total_cmp);
-    Measured {
-        seconds: elapsed.as_secs_f64(),
-        per_second: n as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
-    }
 }
 
 /// The queue under test: a producer sends batches while consumers receive, decode each
