@@ -10,6 +10,7 @@ mod documents;
 pub mod error;
 pub mod ops;
 mod records;
+pub mod snapshots;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub queue_depth: ops::QueueDepth,
     pub login_limiter: Arc<auth::LoginLimiter>,
+    /// Search results kept for paging (`_snapshot` tokens in `next` links).
+    pub snapshots: Arc<snapshots::Snapshots>,
 }
 
 /// Multipart framing on top of the file itself.

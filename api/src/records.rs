@@ -164,9 +164,22 @@ fn searchset(
     extra: Vec<Value>,
 ) -> Result<Value, ApiError> {
     let (count, offset) = page_params(query)?;
-    let total = facts.len();
+    let page: Vec<Fact> = facts.iter().skip(offset).take(count).cloned().collect();
+    page_bundle(base, query, facts.len(), &page, extra)
+}
+
+/// A searchset bundle of one page of `total` matches, with their Provenance and
+/// `self`/`next` links.
+fn page_bundle(
+    base: &str,
+    query: &HashMap<String, String>,
+    total: usize,
+    page: &[Fact],
+    extra: Vec<Value>,
+) -> Result<Value, ApiError> {
+    let (count, offset) = page_params(query)?;
     let mut resources = extra;
-    for f in facts.iter().skip(offset).take(count) {
+    for f in page {
         resources.push(fhir::to_resource(f));
         resources.extend(fhir::provenance_resources(f));
     }
@@ -235,20 +248,47 @@ pub(crate) async fn everything(
     };
     let start = q.get("start").map(|s| parse_day(s, "start")).transpose()?;
     let end = q.get("end").map(|s| parse_day(s, "end")).transpose()?;
-    let facts: Vec<Fact> = facts_of(&state, &patient)
-        .await?
-        .into_iter()
-        .filter(|f| {
-            types
-                .as_ref()
-                .is_none_or(|t| t.iter().any(|t| t == f.body.resource_type()))
-        })
-        .filter(|f| since.is_none_or(|s| f.provenance.iter().any(|p| p.recorded >= s)))
-        .filter(|f| match f.body.day() {
-            Some(d) => start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e),
-            None => start.is_none() && end.is_none(),
-        })
-        .collect();
+    // Filter and page on the index (or the snapshot of it the previous page left), then read
+    // only the page's facts.
+    let filters = {
+        let mut f: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "_offset" | "_count" | "_snapshot"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        f.sort();
+        f.join("&")
+    };
+    let snapshot = q.get("_snapshot").and_then(|t| {
+        state
+            .snapshots
+            .get(t, &patient, &filters)
+            .map(|ids| (t.clone(), ids))
+    });
+    let (token, matching) = match snapshot {
+        Some(found) => found,
+        None => {
+            let index = p360_graph::facts::index_patient(&*state.graph, &patient)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let ids: Vec<p360_model::FactId> = index
+                .into_iter()
+                .filter(|f| {
+                    types
+                        .as_ref()
+                        .is_none_or(|t| t.iter().any(|t| t == f.resource_type))
+                })
+                .filter(|f| since.is_none_or(|s| f.last_recorded.is_some_and(|r| r >= s)))
+                .filter(|f| match f.day {
+                    Some(d) => start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e),
+                    None => start.is_none() && end.is_none(),
+                })
+                .map(|f| f.id)
+                .collect();
+            let token = state.snapshots.put(&patient, filters, ids.clone());
+            (token, std::sync::Arc::new(ids))
+        }
+    };
     let include_patient = types
         .as_ref()
         .is_none_or(|t| t.iter().any(|t| t == "Patient"));
@@ -257,8 +297,26 @@ pub(crate) async fn everything(
     } else {
         Vec::new()
     };
+    let (count, offset) = page_params(&q)?;
+    let page: Vec<(PatientId, p360_model::FactId)> = matching
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|id| (patient.clone(), id.clone()))
+        .collect();
+    let facts = p360_graph::facts::read_many(&*state.graph, &page)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let base = format!("/fhir/Patient/{patient}/$everything");
-    Ok(Json(searchset(&base, &q, &facts, extra)?))
+    let mut links = q.clone();
+    links.insert("_snapshot".into(), token);
+    Ok(Json(page_bundle(
+        &base,
+        &links,
+        matching.len(),
+        &facts,
+        extra,
+    )?))
 }
 
 /// `GET /fhir/Observation?patient={id}&code=[system|]code`.

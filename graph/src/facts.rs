@@ -22,6 +22,21 @@ fn class(body: &FactBody) -> &'static str {
     }
 }
 
+/// The FHIR resource type of a fact class (the inverse of [`class`]).
+fn resource_type_of_class(class: &str) -> Option<&'static str> {
+    Some(match class {
+        "Observation" => "Observation",
+        "Condition" => "Condition",
+        "Medication" => "MedicationStatement",
+        "Procedure" => "Procedure",
+        "Allergy" => "AllergyIntolerance",
+        "Immunization" => "Immunization",
+        "Encounter" => "Encounter",
+        "Document" => "DocumentReference",
+        _ => return None,
+    })
+}
+
 pub fn status_str(s: Status) -> &'static str {
     match s {
         Status::Unconfirmed => "unconfirmed",
@@ -102,9 +117,95 @@ fn source_triples(out: &mut String, fact: &Fact, p: &Provenance) {
 /// The SPARQL update that writes `fact` into its patient's graph. Idempotent: the status and
 /// content are replaced, sources are added (a source already present is the same triples).
 pub fn upsert(fact: &Fact) -> String {
+    let mut w = FactWrite::default();
+    w.fact(fact, true);
+    w.to_update()
+}
+
+/// Several facts (of any patients) and extra triples written in one SPARQL update of two
+/// operations, whatever their number: one DELETE of the replaced values of facts that existed,
+/// one INSERT DATA of everything. Batching matters: a commit costs milliseconds, a triple
+/// microseconds.
+#[derive(Debug, Default)]
+pub struct FactWrite {
+    /// `(<graph> <fact>)` pairs whose status and content are replaced.
+    replaced: Vec<String>,
+    /// Triples per graph IRI.
+    insert: BTreeMap<String, String>,
+}
+
+impl FactWrite {
+    /// Adds `fact`; `existed` says whether the graph may already hold it (then its status and
+    /// content are replaced; a new fact needs no delete).
+    pub fn fact(&mut self, fact: &Fact, existed: bool) {
+        let g = vocab::patient_graph(&fact.patient);
+        if existed {
+            self.replaced.push(format!(
+                "({} {})",
+                iri(&g),
+                iri(&vocab::fact(&fact.patient, &fact.id))
+            ));
+        }
+        let out = self.insert.entry(g).or_default();
+        fact_triples(out, fact);
+    }
+
+    /// Adds triples (Turtle-like, each ending in ` .`) to a patient's graph.
+    pub fn triples(&mut self, patient: &PatientId, triples: &str) {
+        self.insert
+            .entry(vocab::patient_graph(patient))
+            .or_default()
+            .push_str(triples);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_empty()
+    }
+
+    /// The DELETE of the replaced values of facts that existed, if any.
+    pub fn delete(&self) -> Option<String> {
+        if self.replaced.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "DELETE {{ GRAPH ?g {{ ?f {status} ?s . ?f {json} ?j }} }} WHERE {{ VALUES (?g ?f) {{ {} }} GRAPH ?g {{ ?f {status} ?s ; {json} ?j }} }}",
+            self.replaced.join(" "),
+            status = iri(&vocab::p("status")),
+            json = iri(&vocab::p("json")),
+        ))
+    }
+
+    /// The quads to insert as `GRAPH <g> { … }` blocks (SPARQL quad data and TriG alike).
+    pub fn quads(&self) -> String {
+        let mut out = String::new();
+        for (g, triples) in &self.insert {
+            let _ = write!(out, "GRAPH {} {{\n{triples}}}\n", iri(g));
+        }
+        out
+    }
+
+    /// The whole write as one SPARQL update.
+    pub fn to_update(&self) -> String {
+        let mut out = String::new();
+        if let Some(d) = self.delete() {
+            out.push_str(&d);
+            out.push_str(" ;\n");
+        }
+        out.push_str("INSERT DATA {\n");
+        out.push_str(&self.quads());
+        out.push('}');
+        out
+    }
+
+    /// Applies the write through [`GraphStore::write`].
+    pub async fn apply(&self, store: &dyn GraphStore) -> Result<(), GraphError> {
+        store.write(self.delete().as_deref(), &self.quads()).await
+    }
+}
+
+fn fact_triples(triples: &mut String, fact: &Fact) {
     let g = iri(&vocab::patient_graph(&fact.patient));
     let f = iri(&vocab::fact(&fact.patient, &fact.id));
-    let mut triples = String::new();
     let _ = write!(
         triples,
         "{f} a {} ; {} {} ; {} {} ; {} {} ; {} {}",
@@ -185,15 +286,8 @@ pub fn upsert(fact: &Fact) -> String {
     }
     triples.push_str(" .\n");
     for p in &fact.provenance {
-        source_triples(&mut triples, fact, p);
+        source_triples(triples, fact, p);
     }
-    format!(
-        "DELETE WHERE {{ GRAPH {g} {{ {f} {status} ?s }} }} ;\n\
-         DELETE WHERE {{ GRAPH {g} {{ {f} {json} ?j }} }} ;\n\
-         INSERT DATA {{ GRAPH {g} {{\n{triples}}} }}",
-        status = iri(&vocab::p("status")),
-        json = iri(&vocab::p("json")),
-    )
 }
 
 /// Every fact of `patient`, with all its sources, ordered by id.
@@ -201,7 +295,7 @@ pub async fn read_patient(
     store: &dyn GraphStore,
     patient: &PatientId,
 ) -> Result<Vec<Fact>, GraphError> {
-    read(store, patient, String::new()).await
+    read(store, String::new(), &iri(&vocab::patient_graph(patient))).await
 }
 
 /// The named facts of `patient` that exist, ordered by id.
@@ -210,17 +304,32 @@ pub async fn read_facts(
     patient: &PatientId,
     ids: &[FactId],
 ) -> Result<Vec<Fact>, GraphError> {
-    if ids.is_empty() {
+    let keys: Vec<(PatientId, FactId)> = ids.iter().map(|i| (patient.clone(), i.clone())).collect();
+    read_many(store, &keys).await
+}
+
+/// The named facts, of any patients, that exist: one query.
+pub async fn read_many(
+    store: &dyn GraphStore,
+    keys: &[(PatientId, FactId)],
+) -> Result<Vec<Fact>, GraphError> {
+    if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = ids
+    let pairs: Vec<String> = keys
         .iter()
-        .map(|id| iri(&vocab::fact(patient, id)))
+        .map(|(p, id)| {
+            format!(
+                "({} {})",
+                iri(&vocab::patient_graph(p)),
+                iri(&vocab::fact(p, id))
+            )
+        })
         .collect();
     read(
         store,
-        patient,
-        format!("VALUES ?f {{ {} }} ", list.join(" ")),
+        format!("VALUES (?g ?f) {{ {} }} ", pairs.join(" ")),
+        "?g",
     )
     .await
 }
@@ -232,46 +341,54 @@ pub async fn read_by_code_and_day(
     patient: &PatientId,
     keys: &[(&p360_model::Coding, chrono::NaiveDate)],
 ) -> Result<Vec<Fact>, GraphError> {
+    let keys: Vec<_> = keys.iter().map(|(c, d)| (patient, *c, *d)).collect();
+    read_by_code_and_day_many(store, &keys).await
+}
+
+/// [`read_by_code_and_day`] for several patients at once: two queries.
+pub async fn read_by_code_and_day_many(
+    store: &dyn GraphStore,
+    keys: &[(&PatientId, &p360_model::Coding, chrono::NaiveDate)],
+) -> Result<Vec<Fact>, GraphError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let g = iri(&vocab::patient_graph(patient));
-    let pairs: Vec<String> = keys
+    let triples: Vec<String> = keys
         .iter()
-        .map(|(c, d)| {
+        .map(|(p, c, d)| {
             format!(
-                "({} {})",
+                "({} {} {})",
+                iri(&vocab::patient_graph(p)),
                 iri(&vocab::code(c)),
                 typed(&d.to_string(), "date")
             )
         })
         .collect();
     let q = format!(
-        "SELECT DISTINCT ?f WHERE {{ VALUES (?c ?d) {{ {} }} GRAPH {g} {{ ?f {} ?c ; {} ?d }} }}",
-        pairs.join(" "),
+        "SELECT DISTINCT ?f WHERE {{ VALUES (?g ?c ?d) {{ {} }} GRAPH ?g {{ ?f {} ?c ; {} ?d }} }}",
+        triples.join(" "),
         iri(&vocab::p("code")),
         iri(&vocab::p("day")),
     );
-    let mut ids = Vec::new();
+    let mut found = Vec::new();
     for row in store.select(&q).await? {
         if let Some(Term::Iri(f)) = row.get("f")
-            && let Some((_, id)) = f.rsplit_once("/fact/")
-            && let Ok(id) = FactId::parse(id)
+            && let Some(key) = vocab::parse_fact(f)
         {
-            ids.push(id);
+            found.push(key);
         }
     }
-    read_facts(store, patient, &ids).await
+    read_many(store, &found).await
 }
 
+/// Facts matching `values` (a VALUES clause binding `?f`, and `?g` when `graph` is `?g`).
 async fn read(
     store: &dyn GraphStore,
-    patient: &PatientId,
     values: String,
+    graph: &str,
 ) -> Result<Vec<Fact>, GraphError> {
-    let g = iri(&vocab::patient_graph(patient));
     let q = format!(
-        "SELECT ?f ?status ?body ?src WHERE {{ {values}GRAPH {g} {{ ?f {status} ?status ; {json} ?body ; {source} ?s . ?s {json} ?src }} }} ORDER BY ?f ?s",
+        "SELECT ?f ?status ?body ?src WHERE {{ {values}GRAPH {graph} {{ ?f {status} ?status ; {json} ?body ; {source} ?s . ?s {json} ?src }} }} ORDER BY ?f ?s",
         status = iri(&vocab::p("status")),
         json = iri(&vocab::p("json")),
         source = iri(&vocab::p("source")),
@@ -294,13 +411,10 @@ async fn read(
             existing.attach(provenance);
             continue;
         }
-        let id = f
-            .rsplit_once("/fact/")
-            .map(|(_, id)| id)
-            .ok_or_else(|| corrupt("fact IRI"))?;
+        let (patient, id) = vocab::parse_fact(f).ok_or_else(|| corrupt("fact IRI"))?;
         let fact = Fact {
-            id: FactId::parse(id).map_err(|_| corrupt("fact id"))?,
-            patient: patient.clone(),
+            id,
+            patient,
             status: parse_status(status.value()).ok_or_else(|| corrupt("status"))?,
             body: serde_json::from_str(body.value()).map_err(|_| corrupt("fact body"))?,
             provenance: vec![provenance],
@@ -308,6 +422,66 @@ async fn read(
         facts.insert(f.clone(), fact);
     }
     Ok(facts.into_values().collect())
+}
+
+/// What a reader filters and pages by, without the facts' content.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    pub id: FactId,
+    /// FHIR resource type, e.g. `MedicationStatement`.
+    pub resource_type: &'static str,
+    pub day: Option<chrono::NaiveDate>,
+    /// When the latest source of the fact was recorded.
+    pub last_recorded: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Every fact of `patient` as an [`IndexEntry`], ordered by id (the order of
+/// [`read_patient`]): a reader filters and pages on this, then reads only the page's facts.
+pub async fn index_patient(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+) -> Result<Vec<IndexEntry>, GraphError> {
+    let q = format!(
+        "SELECT ?f ?class ?day (MAX(?rec) AS ?last) WHERE {{ GRAPH {g} {{ ?f a ?class ; {status} ?st ; {source} ?s . ?s {recorded} ?rec . OPTIONAL {{ ?f {day} ?day }} }} }} GROUP BY ?f ?class ?day ORDER BY ?f",
+        g = iri(&vocab::patient_graph(patient)),
+        status = iri(&vocab::p("status")),
+        source = iri(&vocab::p("source")),
+        recorded = iri(&vocab::p("recorded")),
+        day = iri(&vocab::p("day")),
+    );
+    let corrupt = |what: &str| GraphError::Unavailable(format!("graph holds an unreadable {what}"));
+    let mut out = Vec::new();
+    for row in store.select(&q).await? {
+        let (Some(Term::Iri(f)), Some(Term::Iri(class))) = (row.get("f"), row.get("class")) else {
+            return Err(corrupt("index row"));
+        };
+        let Some(resource_type) = class
+            .strip_prefix(vocab::NS)
+            .and_then(resource_type_of_class)
+        else {
+            continue; // not a fact class (e.g. a source node typed on its own)
+        };
+        let (_, id) = vocab::parse_fact(f).ok_or_else(|| corrupt("fact IRI"))?;
+        let day = match row.get("day") {
+            Some(d) => Some(d.value().parse().map_err(|_| corrupt("day"))?),
+            None => None,
+        };
+        let last_recorded = match row.get("last") {
+            Some(t) => Some(
+                chrono::DateTime::parse_from_rfc3339(t.value())
+                    .map_err(|_| corrupt("recorded time"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            None => None,
+        };
+        out.push(IndexEntry {
+            id,
+            resource_type,
+            day,
+            last_recorded,
+        });
+    }
+    Ok(out)
 }
 
 /// Erases a patient's whole graph.

@@ -92,4 +92,20 @@ pub trait GraphStore: Send + Sync + fmt::Debug {
 
     /// Runs a SPARQL CONSTRUCT query; returns the graph as N-Triples.
     async fn construct(&self, query: &str) -> Result<String, GraphError>;
+
+    /// Atomically runs `delete` (a SPARQL update, typically DELETE … WHERE) and inserts
+    /// `quads`: `GRAPH <g> { triples }` blocks, which are both SPARQL quad data and TriG, so an
+    /// adapter may load them with a fast RDF parser instead of a SPARQL one (the embedded
+    /// store does). Default: one SPARQL update.
+    async fn write(&self, delete: Option<&str>, quads: &str) -> Result<(), GraphError> {
+        let mut update = String::with_capacity(quads.len() + 64);
+        if let Some(d) = delete {
+            update.push_str(d);
+            update.push_str(" ;\n");
+        }
+        update.push_str("INSERT DATA {\n");
+        update.push_str(quads);
+        update.push('}');
+        self.update(&update).await
+    }
 }

@@ -283,11 +283,26 @@ pub async fn facts_round_trip(store: &dyn GraphStore, prefix: &str) {
     want.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(read, want);
 
-    // The same A1c typed in by the patient: one fact, two sources.
+    // The same A1c typed in by the patient: one fact, two sources, written the way the graph
+    // writer writes (a DELETE of the replaced values, then the quads), with an extra triple.
     let mut merged = a1c.clone();
     merged.attach(Provenance::new(SourceKind::ManualEntry, "usr-1", at));
     merged.status = Status::Confirmed;
-    store.update(&upsert(&merged)).await.expect("attach");
+    let mut write = crate::facts::FactWrite::default();
+    write.fact(&merged, true);
+    write.triples(
+        &patient,
+        "<urn:p360:test:marker> <urn:p:changes> \"[]\" .\n",
+    );
+    write.apply(store).await.expect("attach");
+    assert!(
+        store
+            .ask(&format!(
+                "ASK {{ GRAPH {graph} {{ <urn:p360:test:marker> <urn:p:changes> \"[]\" }} }}"
+            ))
+            .await
+            .expect("ask")
+    );
     let read = read_patient(store, &patient).await.expect("read");
     let got = read.iter().find(|f| f.id == a1c.id).expect("a1c");
     assert_eq!(got.provenance.len(), 2);
@@ -303,6 +318,18 @@ pub async fn facts_round_trip(store: &dyn GraphStore, prefix: &str) {
         .await
         .expect("by code");
     assert_eq!(rows.len(), 1);
+
+    // The index a reader pages on: every fact once, its type, day and latest source time.
+    let index = crate::facts::index_patient(store, &patient)
+        .await
+        .expect("index");
+    assert_eq!(index.len(), 2, "{index:?}");
+    let a1c_entry = index.iter().find(|e| e.id == a1c.id).expect("a1c indexed");
+    assert_eq!(a1c_entry.resource_type, "Observation");
+    assert_eq!(a1c_entry.day, Some(day));
+    assert_eq!(a1c_entry.last_recorded, Some(at));
+    let dx_entry = index.iter().find(|e| e.id == dx.id).expect("dx indexed");
+    assert_eq!(dx_entry.resource_type, "Condition");
 
     // Reads by id and by (code, day), as the graph writer and the lake sink do.
     let missing = FactId::parse("obs-000000000000000000000000").expect("id");

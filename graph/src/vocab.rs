@@ -39,6 +39,12 @@ pub fn fact(patient: &PatientId, fact: &FactId) -> String {
     format!("{BASE}{patient}/fact/{fact}")
 }
 
+/// The patient and fact ids of a fact IRI made by [`fact`].
+pub fn parse_fact(iri: &str) -> Option<(PatientId, FactId)> {
+    let (patient, fact) = iri.strip_prefix(BASE)?.split_once("/fact/")?;
+    Some((PatientId::parse(patient).ok()?, FactId::parse(fact).ok()?))
+}
+
 /// The provenance node of `source_key` (see `Provenance::source_key`) on a fact.
 pub fn source(patient: &PatientId, fact_id: &FactId, source_key: &str) -> String {
     let h = hex::encode(Sha256::digest(source_key.as_bytes()));

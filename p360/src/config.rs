@@ -240,7 +240,9 @@ impl Default for LakeConfig {
         Self {
             prefix: "lake".into(),
             flush_interval_ms: 5000,
-            max_rows: 10_000,
+            // Below the lake-sink's concurrency, so that a full batch is written at once
+            // instead of waiting out the interval.
+            max_rows: 2000,
             pseudonym_key_file: None,
         }
     }
@@ -301,11 +303,11 @@ impl Default for StagesConfig {
             register: StageConfig::default(),
             // Events handled at once share a graph transaction (group commit).
             graph_writer: StageConfig {
-                concurrency: 32,
+                concurrency: 128,
                 visibility_secs: 60,
             },
             lake_sink: StageConfig {
-                concurrency: 512,
+                concurrency: 2048,
                 visibility_secs: 60,
             },
         }

@@ -496,6 +496,10 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 "graph: {:.1} s; lake holds every row after {:.1} s (flush interval 5 s)",
                 r.pipeline.seconds, r.lake_seconds
             );
+            println!(
+                "before the clock: entry objects stored at {:.0}/s (one file each, as the API does)",
+                r.objects_per_second
+            );
             Ok(())
         }
         BenchCommand::Read {

@@ -136,6 +136,7 @@ impl System {
             registry: Arc::new(registry),
             queue_depth,
             login_limiter: Arc::default(),
+            snapshots: Arc::default(),
         };
         Ok(Self {
             config,

@@ -3,7 +3,8 @@
 //! GraphChanged out naming each changed fact.
 //!
 //! "Same fact, many sources": a fact's id derives from what it says, so a fact already in the
-//! graph is found by id and the new statement is attached to it as another source.
+//! graph is found by id and the new statement is attached to it as another source; a result
+//! restated in another unit or rounding is found by code and day and matched within tolerance.
 //!
 //! Exactly once: the update that writes an event's facts also records the event id and the
 //! changes it made, in the same atomic request. A redelivered event finds that record and
@@ -11,21 +12,22 @@
 //! first was never published (a crash between commit and publish).
 //!
 //! Batching: events handled concurrently are committed together (see [`committer`]); the
-//! stage runs with a concurrency of a few dozen so that batches form under load.
+//! stage runs with a concurrency of a hundred or so, so that batches form under load.
 
 use async_trait::async_trait;
-use chrono::DateTime;
-use chrono::Utc;
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStore, ObjectStoreExt};
 use p360_events::{
     ChangeKind, Envelope, Event, EventType, FactChange, GraphChanged, ObjectRef, PatientId,
 };
+use p360_graph::facts::FactWrite;
 use p360_graph::sparql::{iri, string};
+use p360_graph::store::Term;
 use p360_graph::{GraphStore, facts, vocab};
-use p360_model::{Fact, FactBody, FactId};
+use p360_model::{Coding, Fact, FactBody, FactId};
 use p360_runtime::{Stage, StageError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -66,69 +68,21 @@ impl GraphWriter {
         }
     }
 
-    async fn load(&self, object: &ObjectRef, patient: &PatientId) -> Result<Vec<Fact>, StageError> {
-        let path = object_store::path::Path::from(object.key.as_str());
-        let bytes = match self.objects.get(&path).await {
-            Ok(r) => r.bytes().await.map_err(transient)?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(StageError::Permanent(format!(
-                    "facts object {} is missing",
-                    object.key
-                )));
-            }
-            Err(e) => return Err(transient(e)),
-        };
-        let facts: Vec<Fact> = serde_json::from_slice(&bytes).map_err(|e| {
-            StageError::Permanent(format!(
-                "facts object {} is not a JSON array of facts (line {} column {})",
-                object.key,
-                e.line(),
-                e.column()
-            ))
-        })?;
-        if let Some(f) = facts.iter().find(|f| &f.patient != patient) {
-            return Err(StageError::Permanent(format!(
-                "facts object {} holds fact {} of another patient",
-                object.key, f.id
-            )));
-        }
-        Ok(facts)
-    }
-
-    /// What an earlier delivery of this event applied, if any.
-    async fn recorded(
-        &self,
-        patient: &PatientId,
-        event: &Envelope,
-    ) -> Result<Option<Applied>, StageError> {
-        let rows = self
-            .graph
-            .select(&format!(
-                "SELECT ?c WHERE {{ GRAPH {} {{ {} {} ?c }} }}",
-                iri(&vocab::patient_graph(patient)),
-                iri(&event_marker(patient, event)),
-                iri(&vocab::p("changes")),
-            ))
-            .await
-            .map_err(transient)?;
-        match rows.first().and_then(|r| r.get("c")) {
-            Some(t) => serde_json::from_str(t.value())
-                .map(Some)
-                .map_err(|_| StageError::Permanent("unreadable change record in the graph".into())),
-            None => Ok(None),
-        }
-    }
-
-    /// Hands the event's facts to the committer and waits for the commit.
+    /// Loads the event's facts (here, concurrently with other events, not in the committer's
+    /// critical path), hands them to the committer and waits for the commit.
     async fn apply(
         &self,
         patient: &PatientId,
         event: &Envelope,
-        incoming: Vec<Fact>,
-    ) -> Result<Applied, StageError> {
+        object: &ObjectRef,
+    ) -> Result<(Applied, bool), StageError> {
+        let incoming = load(&*self.objects, object, patient).await?;
         let tx = self.committer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(1024);
-            tokio::spawn(committer(self.graph.clone(), MAX_BATCH, rx));
+            let c = Committer {
+                graph: self.graph.clone(),
+            };
+            tokio::spawn(c.run(MAX_BATCH, rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -145,51 +99,290 @@ impl GraphWriter {
 }
 
 /// Most events in one graph transaction.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 1024;
 
-/// One event's facts, waiting for the next group commit.
+/// One event, waiting for the next group commit. The reply says what it changed and whether
+/// that was recorded by an earlier delivery.
 struct Job {
     patient: PatientId,
     marker: String,
     incoming: Vec<Fact>,
-    reply: oneshot::Sender<Result<Applied, StageError>>,
+    reply: oneshot::Sender<Result<(Applied, bool), StageError>>,
 }
 
-/// Applies the jobs waiting at the moment as one SPARQL update: a durable commit costs
-/// milliseconds whatever its size, so under load many events share one (group commit, as in
-/// the embedded queue). Jobs run in arrival order, so an event sees the facts of the events
-/// before it, and one committer means no two writes of a patient race.
-async fn committer(graph: Arc<dyn GraphStore>, max_batch: usize, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
-        let replies = match commit(&*graph, &jobs).await {
-            Ok(applied) => applied.into_iter().map(Ok).collect(),
-            // One bad event must not fail the others: apply each alone.
-            Err(e) if e.is_permanent() && jobs.len() > 1 => {
-                let mut each = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    each.push(
-                        commit(&*graph, std::slice::from_ref(job))
-                            .await
-                            .map(|mut a| a.remove(0)),
-                    );
+struct Committer {
+    graph: Arc<dyn GraphStore>,
+}
+
+type JobResult = Result<(Applied, bool), StageError>;
+
+impl Committer {
+    /// Applies the jobs waiting at the moment as one SPARQL update: a durable commit costs
+    /// milliseconds whatever its size, so under load many events share one (group commit, as
+    /// in the embedded queue). Jobs apply in arrival order, so an event sees the facts of the
+    /// events before it, and one committer means no two writes of a patient race.
+    async fn run(self, max_batch: usize, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
                 }
-                each
             }
-            Err(e) => jobs
-                .iter()
-                .map(|_| Err(clone_error(&e)))
-                .collect::<Vec<_>>(),
-        };
-        for (job, reply) in jobs.into_iter().zip(replies) {
-            let _ = job.reply.send(reply);
+            let replies = match self.commit(&jobs).await {
+                Ok(each) => each,
+                // One bad event must not fail the others: apply each alone.
+                Err(e) if e.is_permanent() && jobs.len() > 1 => {
+                    let mut each = Vec::with_capacity(jobs.len());
+                    for job in &jobs {
+                        each.push(match self.commit(std::slice::from_ref(job)).await {
+                            Ok(mut one) => one.remove(0),
+                            Err(e) => Err(e),
+                        });
+                    }
+                    each
+                }
+                Err(e) => jobs.iter().map(|_| Err(clone_error(&e))).collect(),
+            };
+            for (job, reply) in jobs.into_iter().zip(replies) {
+                let _ = job.reply.send(reply);
+            }
         }
+    }
+
+    /// What earlier deliveries of these events applied, by marker: one query.
+    async fn recorded(&self, jobs: &[Job]) -> Result<HashMap<String, Applied>, StageError> {
+        let pairs: Vec<String> = jobs
+            .iter()
+            .map(|j| {
+                format!(
+                    "({} {})",
+                    iri(&vocab::patient_graph(&j.patient)),
+                    iri(&j.marker)
+                )
+            })
+            .collect();
+        let rows = self
+            .graph
+            .select(&format!(
+                "SELECT ?m ?c WHERE {{ VALUES (?g ?m) {{ {} }} GRAPH ?g {{ ?m {} ?c }} }}",
+                pairs.join(" "),
+                iri(&vocab::p("changes")),
+            ))
+            .await
+            .map_err(transient)?;
+        let mut out = HashMap::new();
+        for row in rows {
+            if let (Some(Term::Iri(m)), Some(c)) = (row.get("m"), row.get("c")) {
+                let applied = serde_json::from_str(c.value()).map_err(|_| {
+                    StageError::Permanent("unreadable change record in the graph".into())
+                })?;
+                out.insert(m.clone(), applied);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One transaction for `jobs`; the outer error fails them all, the inner ones are per job.
+    async fn commit(&self, jobs: &[Job]) -> Result<Vec<JobResult>, StageError> {
+        let recorded = self.recorded(jobs).await?;
+        let mut loaded: Vec<Option<&Vec<Fact>>> = jobs
+            .iter()
+            .map(|j| (!recorded.contains_key(&j.marker)).then_some(&j.incoming))
+            .collect();
+
+        // What the graph holds of the named facts, and of facts a new result may restate in
+        // another unit or rounding (same code and day): two or three queries for the batch.
+        let mut wanted: BTreeSet<(PatientId, FactId)> = BTreeSet::new();
+        for (job, facts) in jobs.iter().zip(&loaded) {
+            if let Some(facts) = facts {
+                wanted.extend(facts.iter().map(|f| (job.patient.clone(), f.id.clone())));
+            }
+        }
+        let wanted: Vec<_> = wanted.into_iter().collect();
+        let mut state: HashMap<(PatientId, FactId), Fact> = HashMap::new();
+        for chunk in wanted.chunks(500) {
+            for f in facts::read_many(&*self.graph, chunk)
+                .await
+                .map_err(transient)?
+            {
+                state.insert((f.patient.clone(), f.id.clone()), f);
+            }
+        }
+        let mut probes: HashSet<(&PatientId, &Coding, NaiveDate)> = HashSet::new();
+        for facts in loaded.iter().flatten() {
+            for f in facts.iter() {
+                if !state.contains_key(&(f.patient.clone(), f.id.clone()))
+                    && let (FactBody::Observation(_), Some(code), Some(day)) =
+                        (&f.body, f.body.primary_code(), f.body.day())
+                {
+                    probes.insert((&f.patient, code, day));
+                }
+            }
+        }
+        let probes: Vec<_> = probes.into_iter().collect();
+        for chunk in probes.chunks(200) {
+            for f in facts::read_by_code_and_day_many(&*self.graph, chunk)
+                .await
+                .map_err(transient)?
+            {
+                state.insert((f.patient.clone(), f.id.clone()), f);
+            }
+        }
+        let in_graph: HashSet<(PatientId, FactId)> = state.keys().cloned().collect();
+        // Facts by (patient, code, day), to find a restatement without scanning them all.
+        let mut by_code_day: HashMap<MatchKey, Vec<FactId>> = HashMap::new();
+        for f in state.values() {
+            if let Some(k) = match_key(f) {
+                by_code_day.entry(k).or_default().push(f.id.clone());
+            }
+        }
+
+        let committed_at = Utc::now();
+        let mut dirty: BTreeSet<(PatientId, FactId)> = BTreeSet::new();
+        let mut results: Vec<JobResult> = Vec::with_capacity(jobs.len());
+        let mut by_marker: HashMap<&str, usize> = HashMap::new();
+        let mut write = FactWrite::default();
+        for (job, facts) in jobs.iter().zip(loaded.iter_mut()) {
+            let Some(facts) = facts.take() else {
+                let applied = recorded.get(&job.marker).cloned().ok_or_else(|| {
+                    StageError::Permanent("change record vanished mid-commit".into())
+                });
+                results.push(applied.map(|a| (a, true)));
+                continue;
+            };
+            // The same event twice in one batch (a redelivery racing the first): same result.
+            if let Some(&i) = by_marker.get(job.marker.as_str()) {
+                let again = match &results[i] {
+                    Ok((a, _)) => Ok((a.clone(), true)),
+                    Err(e) => Err(clone_error(e)),
+                };
+                results.push(again);
+                continue;
+            }
+            let mut changes: Vec<FactChange> = Vec::new();
+            for fact in facts {
+                let mut key = (job.patient.clone(), fact.id.clone());
+                let mk = match_key(fact);
+                if !state.contains_key(&key)
+                    && let Some(same) =
+                        mk.as_ref()
+                            .and_then(|k| by_code_day.get(k))
+                            .and_then(|ids| {
+                                ids.iter().find(|id| {
+                                    state
+                                        .get(&(job.patient.clone(), (*id).clone()))
+                                        .is_some_and(|f| f.matches_within_tolerance(fact))
+                                })
+                            })
+                {
+                    key = (job.patient.clone(), same.clone());
+                }
+                let kind = match state.get_mut(&key) {
+                    None => {
+                        state.insert(key.clone(), fact.clone());
+                        if let Some(k) = mk {
+                            by_code_day.entry(k).or_default().push(fact.id.clone());
+                        }
+                        Some(ChangeKind::Added)
+                    }
+                    Some(old) => merge(old, fact),
+                };
+                let Some(kind) = kind else { continue };
+                dirty.insert(key.clone());
+                // A fact added and then confirmed within one event is reported as added.
+                match changes.iter_mut().find(|c| c.fact_id == key.1.as_str()) {
+                    Some(c) if c.kind == ChangeKind::Added => {}
+                    Some(c) => c.kind = kind,
+                    None => changes.push(FactChange {
+                        fact_id: key.1.to_string(),
+                        category: fact.body.category().as_str().to_owned(),
+                        kind,
+                    }),
+                }
+            }
+            let applied = Applied {
+                committed_at,
+                changes,
+            };
+            // Each event's record goes into its patient's graph, so erasing a patient erases it.
+            let record = serde_json::to_string(&applied)
+                .map_err(|e| StageError::Permanent(e.to_string()))?;
+            write.triples(
+                &job.patient,
+                &format!(
+                    "{} {} {} .\n",
+                    iri(&job.marker),
+                    iri(&vocab::p("changes")),
+                    string(&record)
+                ),
+            );
+            by_marker.insert(job.marker.as_str(), results.len());
+            results.push(Ok((applied, false)));
+        }
+        for key in &dirty {
+            if let Some(fact) = state.get(key) {
+                write.fact(fact, in_graph.contains(key));
+            }
+        }
+        if !write.is_empty() {
+            write.apply(&*self.graph).await.map_err(|e| {
+                if e.is_transient() {
+                    transient(e)
+                } else {
+                    StageError::Permanent(e.to_string())
+                }
+            })?;
+        }
+        Ok(results)
+    }
+}
+
+async fn load(
+    objects: &dyn ObjectStore,
+    object: &ObjectRef,
+    patient: &PatientId,
+) -> Result<Vec<Fact>, StageError> {
+    let path = object_store::path::Path::from(object.key.as_str());
+    let bytes = match objects.get(&path).await {
+        Ok(r) => r.bytes().await.map_err(transient)?,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(StageError::Permanent(format!(
+                "facts object {} is missing",
+                object.key
+            )));
+        }
+        Err(e) => return Err(transient(e)),
+    };
+    let facts: Vec<Fact> = serde_json::from_slice(&bytes).map_err(|e| {
+        StageError::Permanent(format!(
+            "facts object {} is not a JSON array of facts (line {} column {})",
+            object.key,
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if let Some(f) = facts.iter().find(|f| &f.patient != patient) {
+        return Err(StageError::Permanent(format!(
+            "facts object {} holds fact {} of another patient",
+            object.key, f.id
+        )));
+    }
+    Ok(facts)
+}
+
+/// Patient, primary code and day of an observation: where a restatement can be.
+type MatchKey = (PatientId, String, NaiveDate);
+
+fn match_key(f: &Fact) -> Option<MatchKey> {
+    match (&f.body, f.body.primary_code(), f.body.day()) {
+        (FactBody::Observation(_), Some(c), Some(day)) => Some((
+            f.patient.clone(),
+            format!("{}|{}", c.system.uri(), c.code),
+            day,
+        )),
+        _ => None,
     }
 }
 
@@ -198,141 +391,6 @@ fn clone_error(e: &StageError) -> StageError {
         StageError::Transient(m) => StageError::Transient(m.clone()),
         StageError::Permanent(m) => StageError::Permanent(m.clone()),
     }
-}
-
-/// Writes the jobs' facts merged with what the graph holds; returns what each job changed.
-async fn commit(graph: &dyn GraphStore, jobs: &[Job]) -> Result<Vec<Applied>, StageError> {
-    // Only the facts the jobs name are read, not the patients' whole graphs.
-    let mut wanted: BTreeMap<&PatientId, Vec<FactId>> = BTreeMap::new();
-    for job in jobs {
-        wanted
-            .entry(&job.patient)
-            .or_default()
-            .extend(job.incoming.iter().map(|f| f.id.clone()));
-    }
-    let mut state: HashMap<(PatientId, FactId), Fact> = HashMap::new();
-    for (patient, mut ids) in wanted {
-        ids.sort();
-        ids.dedup();
-        for chunk in ids.chunks(500) {
-            for f in facts::read_facts(graph, patient, chunk)
-                .await
-                .map_err(transient)?
-            {
-                state.insert((patient.clone(), f.id.clone()), f);
-            }
-        }
-    }
-    // New results may restate a fact already held in another unit or rounding: read the
-    // facts sharing their code and day, and match them within tolerance below.
-    let mut probes: BTreeMap<&PatientId, Vec<(&p360_model::Coding, chrono::NaiveDate)>> =
-        BTreeMap::new();
-    for job in jobs {
-        for f in &job.incoming {
-            if !state.contains_key(&(job.patient.clone(), f.id.clone()))
-                && let (FactBody::Observation(_), Some(code), Some(day)) =
-                    (&f.body, f.body.primary_code(), f.body.day())
-            {
-                probes.entry(&job.patient).or_default().push((code, day));
-            }
-        }
-    }
-    for (patient, keys) in probes {
-        for chunk in keys.chunks(200) {
-            for f in facts::read_by_code_and_day(graph, patient, chunk)
-                .await
-                .map_err(transient)?
-            {
-                state.insert((patient.clone(), f.id.clone()), f);
-            }
-        }
-    }
-    let committed_at = Utc::now();
-    let mut dirty: std::collections::BTreeSet<(PatientId, FactId)> = Default::default();
-    let mut results: Vec<Applied> = Vec::with_capacity(jobs.len());
-    let mut by_marker: HashMap<&str, usize> = HashMap::new();
-    for job in jobs {
-        // The same event twice in one batch (a redelivery racing the first): same result.
-        if let Some(&i) = by_marker.get(job.marker.as_str()) {
-            results.push(results[i].clone());
-            continue;
-        }
-        let mut changes: Vec<FactChange> = Vec::new();
-        for fact in &job.incoming {
-            let mut key = (job.patient.clone(), fact.id.clone());
-            if !state.contains_key(&key)
-                && let Some(same) = state.values().find(|f| f.matches_within_tolerance(fact))
-            {
-                key = (job.patient.clone(), same.id.clone());
-            }
-            let kind = match state.get_mut(&key) {
-                None => {
-                    state.insert(key.clone(), fact.clone());
-                    Some(ChangeKind::Added)
-                }
-                Some(old) => merge(old, fact),
-            };
-            if let Some(kind) = kind {
-                dirty.insert(key.clone());
-                // A fact added and then confirmed within one event is reported as added.
-                let id = &key.1;
-                match changes.iter_mut().find(|c| c.fact_id == id.as_str()) {
-                    Some(c) if c.kind == ChangeKind::Added => {}
-                    Some(c) => c.kind = kind,
-                    None => changes.push(FactChange {
-                        fact_id: id.to_string(),
-                        category: fact.body.category().as_str().to_owned(),
-                        kind,
-                    }),
-                }
-            }
-        }
-        let applied = Applied {
-            committed_at,
-            changes,
-        };
-        by_marker.insert(job.marker.as_str(), results.len());
-        results.push(applied);
-    }
-    let mut update = String::new();
-    for key in &dirty {
-        if let Some(fact) = state.get(key) {
-            update.push_str(&facts::upsert(fact));
-            update.push_str(" ;\n");
-        }
-    }
-    // Each event's record goes into its patient's graph, so erasing a patient erases them.
-    let mut per_graph: BTreeMap<String, String> = BTreeMap::new();
-    for (job, applied) in jobs.iter().zip(&results) {
-        let line = format!(
-            "{} {} {} .\n",
-            iri(&job.marker),
-            iri(&vocab::p("changes")),
-            string(
-                &serde_json::to_string(applied)
-                    .map_err(|e| StageError::Permanent(e.to_string()))?
-            ),
-        );
-        let g = per_graph
-            .entry(vocab::patient_graph(&job.patient))
-            .or_default();
-        if !g.contains(&line) {
-            g.push_str(&line);
-        }
-    }
-    update.push_str("INSERT DATA {\n");
-    for (g, lines) in &per_graph {
-        update.push_str(&format!("GRAPH {} {{\n{lines}}}\n", iri(g)));
-    }
-    update.push('}');
-    graph.update(&update).await.map_err(|e| {
-        if e.is_transient() {
-            transient(e)
-        } else {
-            StageError::Permanent(e.to_string())
-        }
-    })?;
-    Ok(results)
 }
 
 /// Merges another statement of a fact into it; returns the change, if any.
@@ -377,17 +435,11 @@ impl Stage for GraphWriter {
                 )));
             }
         };
-        let applied = match self.recorded(patient, event).await? {
-            Some(a) => {
-                tracing::info!(event_id = %event.id, "already applied; replaying its changes");
-                a
-            }
-            None => {
-                let incoming = self.load(object, patient).await?;
-                self.apply(patient, event, incoming).await?
-            }
-        };
-        tracing::info!(event_id = %event.id, patient_id = %patient, changes = applied.changes.len(), "graph updated");
+        let (applied, replayed) = self.apply(patient, event, object).await?;
+        if replayed {
+            tracing::info!(event_id = %event.id, "already applied; replaying its changes");
+        }
+        tracing::debug!(event_id = %event.id, patient_id = %patient, changes = applied.changes.len(), "graph updated");
         Ok(vec![Event::GraphChanged(GraphChanged {
             patient_id: patient.clone(),
             commit_id: event.id.to_string(),

@@ -268,13 +268,44 @@ async fn manual_observation_reaches_the_record_once() {
     let b = everything(&sb, pid.as_str(), &token, "?_type=Observation&_count=1").await;
     assert_eq!(b["total"], 2);
     assert_eq!(resources_of(&b, "Observation").len(), 1);
-    assert!(
-        b["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l["relation"] == "next")
+    let next = b["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .expect("a next link")
+        .to_owned();
+    assert!(next.contains("_snapshot="), "{next}");
+    let first_id = resources_of(&b, "Observation")[0]["id"].clone();
+    let page2: Value = sb
+        .http
+        .get(sb.url(&next))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["total"], 2);
+    let second = resources_of(&page2, "Observation");
+    assert_eq!(second.len(), 1, "{page2}");
+    assert_ne!(
+        second[0]["id"], first_id,
+        "the next page holds the other one"
     );
+    // The snapshot token is no key to anyone else's record.
+    sb.user("mallory", Role::Patient);
+    let mallory = sb.login("mallory").await;
+    let r = sb
+        .http
+        .get(sb.url(&next))
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // Nobody else reads it.
     sb.user("john", Role::Patient);

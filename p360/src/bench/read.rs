@@ -110,10 +110,9 @@ where
 }
 
 pub async fn run(cfg: &ReadBench, dir: &std::path::Path) -> anyhow::Result<(usize, Vec<ReadRow>)> {
-    let mut config = Config {
-        data_dir: dir.join("data"),
-        ..Config::default()
-    };
+    // The configuration in effect (p360.toml, P360__… variables), in a scratch data directory.
+    let mut config = Config::load(None)?;
+    config.data_dir = dir.join("data");
     config.drop_folder.enabled = false;
     let system = System::build(config).await?;
     let directory = system.directory.clone().context("built-in identity")?;

@@ -6,7 +6,8 @@
 //! writes everything that arrived within `flush_interval` of the first waiting change (or
 //! `max_rows` changes, if sooner) as one file per table and day, then answers every waiter;
 //! the runner acks each event only then. The stage's concurrency bounds a batch, so it runs
-//! with a high one (hundreds of events waiting cost only memory for their ids).
+//! with a high one (events waiting cost only memory for their ids), and `max_rows` stays
+//! below it: a batch that cannot grow is written at once.
 //!
 //! Exactly once: see [`ledger`]. Values come from the graph when the batch is flushed (events
 //! carry ids only), pseudonymized patient keys from [`pseudonym`].
@@ -51,7 +52,7 @@ impl Default for LakeConfig {
         Self {
             prefix: "lake".into(),
             flush_interval: Duration::from_secs(5),
-            max_rows: 10_000,
+            max_rows: 2000,
         }
     }
 }

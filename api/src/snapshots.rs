@@ -1,0 +1,91 @@
+//! Search snapshots: the matching fact ids of a search, kept for a few minutes under a random
+//! token that the `next` links carry, so that reading page N does not re-run the search (with
+//! thousands of facts the search, not the page, is the cost). Ids only, no clinical content.
+//! A token that expired, or that came with other filters or another patient, is ignored and
+//! the search runs again: the token is an optimization, never a source of different results.
+
+use p360_events::PatientId;
+use p360_model::FactId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(300);
+const MAX_ENTRIES: usize = 2048;
+
+struct Entry {
+    patient: PatientId,
+    /// The search's filters, canonicalized: a token is valid only for the same search.
+    filters: String,
+    ids: Arc<Vec<FactId>>,
+    created: Instant,
+}
+
+#[derive(Default)]
+pub struct Snapshots {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshots")
+    }
+}
+
+impl Snapshots {
+    /// Keeps `ids`; returns the token.
+    pub fn put(&self, patient: &PatientId, filters: String, ids: Vec<FactId>) -> String {
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        let Ok(mut entries) = self.entries.lock() else {
+            return token; // poisoned: serve without snapshots
+        };
+        entries.retain(|_, e| e.created.elapsed() < TTL);
+        if entries.len() >= MAX_ENTRIES
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, e)| e.created)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(
+            token.clone(),
+            Entry {
+                patient: patient.clone(),
+                filters,
+                ids: Arc::new(ids),
+                created: Instant::now(),
+            },
+        );
+        token
+    }
+
+    /// The ids of a live snapshot of the same search of the same patient.
+    pub fn get(&self, token: &str, patient: &PatientId, filters: &str) -> Option<Arc<Vec<FactId>>> {
+        let entries = self.entries.lock().ok()?;
+        let e = entries.get(token)?;
+        (e.created.elapsed() < TTL && &e.patient == patient && e.filters == filters)
+            .then(|| e.ids.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_serves_only_its_own_search() {
+        let s = Snapshots::default();
+        let p = PatientId::parse("pat-1").unwrap_or_else(|_| unreachable!());
+        let other = PatientId::parse("pat-2").unwrap_or_else(|_| unreachable!());
+        let id = FactId::parse("obs-1").unwrap_or_else(|_| unreachable!());
+        let t = s.put(&p, "_type=Observation".into(), vec![id.clone()]);
+        assert_eq!(
+            s.get(&t, &p, "_type=Observation").as_deref(),
+            Some(&vec![id])
+        );
+        assert!(s.get(&t, &other, "_type=Observation").is_none());
+        assert!(s.get(&t, &p, "_type=Condition").is_none());
+        assert!(s.get("nope", &p, "_type=Observation").is_none());
+    }
+}
