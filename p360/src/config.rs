@@ -209,6 +209,9 @@ pub struct GraphConfig {
     pub query_url: Option<String>,
     /// `sparql`: the update endpoint (defaults to `query_url`).
     pub update_url: Option<String>,
+    /// `sparql`: sign requests with SigV4 (Neptune with IAM database authentication), with the
+    /// credentials and region of the `[aws]` section. Needs a build with `--features aws`.
+    pub sigv4: bool,
 }
 
 impl Default for GraphConfig {
@@ -217,6 +220,7 @@ impl Default for GraphConfig {
             kind: GraphKind::Oxigraph,
             query_url: None,
             update_url: None,
+            sigv4: false,
         }
     }
 }

@@ -68,7 +68,7 @@ impl System {
                 Err(e) => tracing::warn!(error = %e, "staging file sweep failed"),
             }
         }
-        let graph = build_graph(&config, mode)?;
+        let graph = build_graph(&config, mode).await?;
         let pseudonyms = p360_sink::lake::pseudonym::Pseudonymizer::load_or_create(
             &config.pseudonym_key_path(),
         )?;
@@ -362,7 +362,10 @@ fn build_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
     }
 }
 
-fn build_graph(config: &Config, mode: Mode) -> anyhow::Result<Arc<dyn p360_graph::GraphStore>> {
+async fn build_graph(
+    config: &Config,
+    mode: Mode,
+) -> anyhow::Result<Arc<dyn p360_graph::GraphStore>> {
     let path = config.data_dir.join("graph");
     match config.graph.kind {
         GraphKind::Oxigraph if mode == Mode::Admin => Ok(Arc::new(
@@ -380,9 +383,26 @@ fn build_graph(config: &Config, mode: Mode) -> anyhow::Result<Arc<dyn p360_graph
                 .update_url
                 .clone()
                 .unwrap_or_else(|| query.clone());
-            Ok(Arc::new(p360_graph::remote::RemoteStore::new(
-                query, update,
-            )))
+            let store = p360_graph::remote::RemoteStore::new(query, update);
+            if !config.graph.sigv4 {
+                return Ok(Arc::new(store));
+            }
+            #[cfg(feature = "aws")]
+            {
+                let sdk = crate::aws::sdk_config(&config.aws).await;
+                let credentials = sdk
+                    .credentials_provider()
+                    .context("graph.sigv4 needs AWS credentials (none found)")?;
+                Ok(Arc::new(store.with_sigv4(
+                    p360_graph::remote::sigv4::Signer::new(
+                        credentials,
+                        &config.aws.region,
+                        p360_graph::remote::sigv4::NEPTUNE,
+                    ),
+                )))
+            }
+            #[cfg(not(feature = "aws"))]
+            anyhow::bail!("graph.sigv4 needs a build with --features aws")
         }
     }
 }
