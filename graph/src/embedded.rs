@@ -84,6 +84,35 @@ fn term(t: OxTerm) -> Term {
     }
 }
 
+fn unavailable(e: impl std::fmt::Display) -> GraphError {
+    GraphError::Unavailable(e.to_string())
+}
+
+fn invalid(e: impl std::fmt::Display) -> GraphError {
+    GraphError::Invalid(e.to_string())
+}
+
+impl OxigraphStore {
+    /// Runs a SPARQL query on the blocking pool and hands its results to `read` there.
+    async fn query<T: Send + 'static>(
+        &self,
+        query: &str,
+        read: impl FnOnce(QueryResults) -> Result<T, GraphError> + Send + 'static,
+    ) -> Result<T, GraphError> {
+        let query = query.to_owned();
+        self.blocking(move |store| {
+            let results = SparqlEvaluator::new()
+                .parse_query(&query)
+                .map_err(invalid)?
+                .on_store(&store)
+                .execute()
+                .map_err(unavailable)?;
+            read(results)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl GraphStore for OxigraphStore {
     async fn update(&self, update: &str) -> Result<(), GraphError> {
@@ -91,53 +120,35 @@ impl GraphStore for OxigraphStore {
         self.blocking(move |store| {
             SparqlEvaluator::new()
                 .parse_update(&update)
-                .map_err(|e| GraphError::Invalid(e.to_string()))?
+                .map_err(invalid)?
                 .on_store(&store)
                 .execute()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))
+                .map_err(unavailable)
         })
         .await
     }
 
     async fn select(&self, query: &str) -> Result<Vec<Solution>, GraphError> {
-        let query = query.to_owned();
-        self.blocking(move |store| {
-            let results = SparqlEvaluator::new()
-                .parse_query(&query)
-                .map_err(|e| GraphError::Invalid(e.to_string()))?
-                .on_store(&store)
-                .execute()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+        self.query(query, |results| {
             let QueryResults::Solutions(solutions) = results else {
-                return Err(GraphError::Invalid("not a SELECT query".into()));
+                return Err(invalid("not a SELECT query"));
             };
-            let mut out = Vec::new();
-            for s in solutions {
-                let s = s.map_err(|e| GraphError::Unavailable(e.to_string()))?;
-                out.push(
-                    s.iter()
+            solutions
+                .map(|s| {
+                    let s = s.map_err(unavailable)?;
+                    Ok(s.iter()
                         .map(|(v, t)| (v.as_str().to_owned(), term(t.clone())))
-                        .collect(),
-                );
-            }
-            Ok(out)
+                        .collect())
+                })
+                .collect()
         })
         .await
     }
 
     async fn ask(&self, query: &str) -> Result<bool, GraphError> {
-        let query = query.to_owned();
-        self.blocking(move |store| {
-            match SparqlEvaluator::new()
-                .parse_query(&query)
-                .map_err(|e| GraphError::Invalid(e.to_string()))?
-                .on_store(&store)
-                .execute()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))?
-            {
-                QueryResults::Boolean(b) => Ok(b),
-                _ => Err(GraphError::Invalid("not an ASK query".into())),
-            }
+        self.query(query, |results| match results {
+            QueryResults::Boolean(b) => Ok(b),
+            _ => Err(invalid("not an ASK query")),
         })
         .await
     }
@@ -148,49 +159,35 @@ impl GraphStore for OxigraphStore {
         let delete = delete.map(str::to_owned);
         let quads = quads.to_owned();
         self.blocking(move |store| {
-            let mut t = store
-                .start_transaction()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+            let mut t = store.start_transaction().map_err(unavailable)?;
             if let Some(d) = delete {
                 SparqlEvaluator::new()
                     .parse_update(&d)
-                    .map_err(|e| GraphError::Invalid(e.to_string()))?
+                    .map_err(invalid)?
                     .on_transaction(&mut t)
                     .execute()
-                    .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+                    .map_err(unavailable)?;
             }
             t.load_from_slice(oxigraph::io::RdfFormat::TriG, quads.as_bytes())
-                .map_err(|e| GraphError::Invalid(e.to_string()))?;
-            t.commit()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))
+                .map_err(invalid)?;
+            t.commit().map_err(unavailable)
         })
         .await
     }
 
     async fn construct(&self, query: &str) -> Result<String, GraphError> {
-        let query = query.to_owned();
-        self.blocking(move |store| {
-            let results = SparqlEvaluator::new()
-                .parse_query(&query)
-                .map_err(|e| GraphError::Invalid(e.to_string()))?
-                .on_store(&store)
-                .execute()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+        self.query(query, |results| {
             let QueryResults::Graph(triples) = results else {
-                return Err(GraphError::Invalid("not a CONSTRUCT query".into()));
+                return Err(invalid("not a CONSTRUCT query"));
             };
             let mut out =
                 oxigraph::io::RdfSerializer::from_format(oxigraph::io::RdfFormat::NTriples)
                     .for_writer(Vec::new());
             for t in triples {
-                let t = t.map_err(|e| GraphError::Unavailable(e.to_string()))?;
-                out.serialize_triple(&t)
-                    .map_err(|e| GraphError::Unavailable(e.to_string()))?;
+                out.serialize_triple(&t.map_err(unavailable)?)
+                    .map_err(unavailable)?;
             }
-            let bytes = out
-                .finish()
-                .map_err(|e| GraphError::Unavailable(e.to_string()))?;
-            String::from_utf8(bytes).map_err(|e| GraphError::Unavailable(e.to_string()))
+            String::from_utf8(out.finish().map_err(unavailable)?).map_err(unavailable)
         })
         .await
     }

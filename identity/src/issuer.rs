@@ -62,23 +62,23 @@ impl Issuer {
         audience: impl Into<String>,
         ttl: Duration,
     ) -> Result<Self, IdentityError> {
-        let secret = if key_path.exists() {
-            let pem = std::fs::read_to_string(key_path).map_err(unavailable)?;
-            SecretKey::from_pkcs8_pem(&pem).map_err(|_| {
+        let pem = crate::secret_file::load_or_create(key_path, || {
+            let secret = SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+            secret
+                .to_pkcs8_pem(LineEnding::LF)
+                .map(|pem| pem.as_bytes().to_vec())
+                .map_err(std::io::Error::other)
+        })
+        .map_err(unavailable)?;
+        let secret = std::str::from_utf8(&pem)
+            .ok()
+            .and_then(|pem| SecretKey::from_pkcs8_pem(pem).ok())
+            .ok_or_else(|| {
                 IdentityError::Unavailable(format!(
                     "{} is not a PKCS#8 P-256 private key",
                     key_path.display()
                 ))
-            })?
-        } else {
-            let secret = SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-            let pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(unavailable)?;
-            if let Some(dir) = key_path.parent() {
-                std::fs::create_dir_all(dir).map_err(unavailable)?;
-            }
-            write_private(key_path, pem.as_bytes())?;
-            secret
-        };
+            })?;
         Self::from_secret(&secret, issuer.into(), audience.into(), ttl)
     }
 
@@ -174,23 +174,4 @@ impl Issuer {
             "claims_supported": ["sub", "iss", "aud", "exp", "nbf", "iat", "p360_role", "p360_patient"],
         })
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(unavailable)?;
-    f.write_all(bytes).map_err(unavailable)?;
-    f.sync_all().map_err(unavailable)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
-    std::fs::write(path, bytes).map_err(unavailable)
 }

@@ -13,6 +13,7 @@
 //! decided elsewhere, from the principal alone.
 
 pub mod issuer;
+pub mod secret_file;
 pub mod users;
 pub mod verify;
 

@@ -69,9 +69,16 @@ impl System {
             }
         }
         let graph = build_graph(&config, mode).await?;
-        let pseudonyms = p360_sink::lake::pseudonym::Pseudonymizer::load_or_create(
-            &config.pseudonym_key_path(),
-        )?;
+        let pseudonyms = {
+            use p360_sink::lake::pseudonym::Pseudonymizer;
+            let path = config.pseudonym_key_path();
+            let key = p360_identity::secret_file::load_or_create(&path, || {
+                Ok(Pseudonymizer::generate_hex().into_bytes())
+            })
+            .with_context(|| format!("reading the pseudonym key {}", path.display()))?;
+            Pseudonymizer::from_hex(&String::from_utf8_lossy(&key))
+                .with_context(|| format!("pseudonym key file {}", path.display()))?
+        };
         let lake = p360_sink::LakeConfig {
             prefix: config.lake.prefix.clone(),
             flush_interval: Duration::from_millis(config.lake.flush_interval_ms.max(1)),

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use p360_events::{Envelope, Event, EventType};
 
 /// Why handling failed. The message is logged and stored with a dead letter: ids only.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StageError {
     /// May succeed later (a store is down, a timeout): retried with backoff.
     #[error("transient: {0}")]

@@ -143,7 +143,7 @@ impl Committer {
                     }
                     each
                 }
-                Err(e) => jobs.iter().map(|_| Err(clone_error(&e))).collect(),
+                Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
             };
             for (job, reply) in jobs.into_iter().zip(replies) {
                 let _ = job.reply.send(reply);
@@ -256,7 +256,7 @@ impl Committer {
             if let Some(&i) = by_marker.get(job.marker.as_str()) {
                 let again = match &results[i] {
                     Ok((a, _)) => Ok((a.clone(), true)),
-                    Err(e) => Err(clone_error(e)),
+                    Err(e) => Err(e.clone()),
                 };
                 results.push(again);
                 continue;
@@ -383,13 +383,6 @@ fn match_key(f: &Fact) -> Option<MatchKey> {
             day,
         )),
         _ => None,
-    }
-}
-
-fn clone_error(e: &StageError) -> StageError {
-    match e {
-        StageError::Transient(m) => StageError::Transient(m.clone()),
-        StageError::Permanent(m) => StageError::Permanent(m.clone()),
     }
 }
 

@@ -6,22 +6,12 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Sandbox, png, sample};
+use common::{Sandbox, file, png, sample};
 use p360_identity::Role;
 use reqwest::StatusCode;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::Value;
 use std::time::Duration;
-
-fn file(bytes: Vec<u8>, name: &str, mime: &str) -> Form {
-    Form::new().part(
-        "file",
-        Part::bytes(bytes)
-            .file_name(name.to_owned())
-            .mime_str(mime)
-            .unwrap(),
-    )
-}
 
 /// Every error response is JSON with a code and a message, and never a 500.
 async fn error_of(resp: reqwest::Response, status: StatusCode) -> String {

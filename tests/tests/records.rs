@@ -181,13 +181,7 @@ async fn manual_observation_reaches_the_record_once() {
     assert!(!row.to_string().contains(pid.as_str()));
 
     // An uploaded document becomes a DocumentReference of the record, with its source.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(common::sample("doc_002.png"))
-            .file_name("lab.png")
-            .mime_str("image/png")
-            .unwrap(),
-    );
+    let form = common::file(common::sample("doc_002.png"), "lab.png", "image/png");
     let r = sb
         .http
         .post(sb.url(&format!("/v1/patients/{pid}/documents")))

@@ -19,7 +19,7 @@ pub mod tables;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{Datelike, Utc};
-use ledger::{Entry, Ledger, State};
+use ledger::{Entry, Ledger, LedgerError, State};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use p360_events::{Envelope, Event, EventType, GraphChanged, PatientId};
@@ -30,7 +30,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use pseudonym::Pseudonymizer;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tables::{ChangeRow, Partitions};
@@ -57,15 +57,8 @@ impl Default for LakeConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LakeError {
-    #[error(transparent)]
-    Ledger(#[from] ledger::LedgerError),
-}
-
 struct Waiter {
     key: String,
-    patient: PatientId,
     patient_key: String,
     change: GraphChanged,
     fact_ids: Vec<FactId>,
@@ -116,14 +109,14 @@ impl LakeSink {
         objects: Arc<dyn ObjectStore>,
         pseudonyms: Pseudonymizer,
         config: LakeConfig,
-    ) -> Result<Self, LakeError> {
+    ) -> Result<Self, LedgerError> {
         let sink = Self::new(graph, objects, pseudonyms, config);
         sink.opened().await?;
         Ok(sink)
     }
 
     /// Recovers the ledger (rolling back crashed flushes) and starts the flusher task, once.
-    async fn opened(&self) -> Result<&Opened, LakeError> {
+    async fn opened(&self) -> Result<&Opened, LedgerError> {
         self.opened
             .get_or_try_init(|| async {
                 let ledger = Ledger::new(self.objects.clone(), &self.config.prefix);
@@ -190,7 +183,6 @@ impl Stage for LakeSink {
         let (reply, answer) = oneshot::channel();
         let waiter = Waiter {
             key,
-            patient: change.patient_id.clone(),
             patient_key,
             change: change.clone(),
             fact_ids,
@@ -282,7 +274,7 @@ impl Flusher {
                 tables::add_change(
                     &mut parts,
                     &row,
-                    facts.get(&(w.patient.clone(), id.clone())),
+                    facts.get(&(w.change.patient_id.clone(), id.clone())),
                 );
             }
         }
@@ -344,32 +336,30 @@ impl Flusher {
         Ok(())
     }
 
-    /// The current state of every changed fact, read per patient in one query each.
+    /// The current state of every changed fact, one query per 500 facts.
     async fn read_facts(
         &self,
         todo: &[&Waiter],
     ) -> Result<HashMap<(PatientId, FactId), Fact>, String> {
-        let mut wanted: BTreeMap<&PatientId, Vec<FactId>> = BTreeMap::new();
-        for w in todo {
-            wanted
-                .entry(&w.patient)
-                .or_default()
-                .extend(w.fact_ids.iter().cloned());
-        }
+        let wanted: BTreeSet<(PatientId, FactId)> = todo
+            .iter()
+            .flat_map(|w| {
+                w.fact_ids
+                    .iter()
+                    .map(|id| (w.change.patient_id.clone(), id.clone()))
+            })
+            .collect();
+        let wanted: Vec<_> = wanted.into_iter().collect();
         let mut out = HashMap::new();
-        for (patient, mut ids) in wanted {
-            ids.sort();
-            ids.dedup();
-            for chunk in ids.chunks(500) {
-                let found = facts::read_facts(&*self.graph, patient, chunk)
-                    .await
-                    .map_err(|e| format!("reading changed facts: {e}"))?;
-                out.extend(
-                    found
-                        .into_iter()
-                        .map(|f| ((patient.clone(), f.id.clone()), f)),
-                );
-            }
+        for chunk in wanted.chunks(500) {
+            let found = facts::read_many(&*self.graph, chunk)
+                .await
+                .map_err(|e| format!("reading changed facts: {e}"))?;
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|f| ((f.patient.clone(), f.id.clone()), f)),
+            );
         }
         Ok(out)
     }

@@ -213,79 +213,75 @@ impl TableRows {
     pub fn finish(&self) -> Result<RecordBatch, ArrowError> {
         let mut arrays: Vec<ArrayRef> = Vec::new();
         for (name, kind) in self.table.columns() {
-            let cells = self.rows.iter().map(|r| {
-                r.iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, c)| c)
-                    .ok_or_else(|| {
-                        ArrowError::InvalidArgumentError(format!(
-                            "{}: row lacks column {name}",
-                            self.table.name()
-                        ))
-                    })
-            });
-            let mismatch = || {
-                ArrowError::InvalidArgumentError(format!(
-                    "{}: column {name} has a cell of another kind",
-                    self.table.name()
-                ))
-            };
+            let cells = self
+                .rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, c)| c)
+                        .ok_or_else(|| self.error(name, "a row lacks it"))
+                })
+                .collect::<Result<Vec<&Cell>, _>>()?;
             let array: ArrayRef = match kind {
                 Kind::Str | Kind::OptStr => {
-                    let mut b = StringBuilder::new();
-                    for c in cells {
-                        match c? {
-                            Cell::Str(v) => b.append_option(v.as_deref()),
-                            _ => return Err(mismatch()),
-                        }
-                    }
-                    Arc::new(b.finish())
+                    self.column(name, &cells, StringBuilder::new(), |b, c| {
+                        let Cell::Str(v) = c else { return false };
+                        b.append_option(v.as_deref());
+                        true
+                    })?
                 }
-                Kind::OptF64 => {
-                    let mut b = Float64Builder::new();
-                    for c in cells {
-                        match c? {
-                            Cell::F64(v) => b.append_option(*v),
-                            _ => return Err(mismatch()),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                Kind::U32 => {
-                    let mut b = UInt32Builder::new();
-                    for c in cells {
-                        match c? {
-                            Cell::U32(v) => b.append_value(*v),
-                            _ => return Err(mismatch()),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
+                Kind::OptF64 => self.column(name, &cells, Float64Builder::new(), |b, c| {
+                    let Cell::F64(v) = c else { return false };
+                    b.append_option(*v);
+                    true
+                })?,
+                Kind::U32 => self.column(name, &cells, UInt32Builder::new(), |b, c| {
+                    let Cell::U32(v) = c else { return false };
+                    b.append_value(*v);
+                    true
+                })?,
                 Kind::Date | Kind::OptDate => {
-                    let mut b = Date32Builder::new();
-                    for c in cells {
-                        match c? {
-                            Cell::Date(v) => b.append_option(v.map(days_since_epoch)),
-                            _ => return Err(mismatch()),
-                        }
-                    }
-                    Arc::new(b.finish())
+                    self.column(name, &cells, Date32Builder::new(), |b, c| {
+                        let Cell::Date(v) = c else { return false };
+                        b.append_option(v.map(days_since_epoch));
+                        true
+                    })?
                 }
-                Kind::Ts => {
-                    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-                    for c in cells {
-                        match c? {
-                            Cell::Ts(v) => b.append_value(v.timestamp_micros()),
-                            _ => return Err(mismatch()),
-                        }
-                    }
-                    debug_assert_eq!(b.len(), self.rows.len());
-                    Arc::new(b.finish())
-                }
+                Kind::Ts => self.column(
+                    name,
+                    &cells,
+                    TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+                    |b, c| {
+                        let Cell::Ts(v) = c else { return false };
+                        b.append_value(v.timestamp_micros());
+                        true
+                    },
+                )?,
             };
             arrays.push(array);
         }
         RecordBatch::try_new(self.table.schema(), arrays)
+    }
+
+    /// One column: `append` adds a cell to the builder, or says it is of another kind.
+    fn column<B: ArrayBuilder>(
+        &self,
+        name: &str,
+        cells: &[&Cell],
+        mut builder: B,
+        append: impl Fn(&mut B, &Cell) -> bool,
+    ) -> Result<ArrayRef, ArrowError> {
+        for c in cells {
+            if !append(&mut builder, c) {
+                return Err(self.error(name, "a cell is of another kind"));
+            }
+        }
+        Ok(builder.finish())
+    }
+
+    fn error(&self, column: &str, what: &str) -> ArrowError {
+        ArrowError::InvalidArgumentError(format!("{}: column {column}: {what}", self.table.name()))
     }
 
     fn push(&mut self, row: Vec<(&'static str, Cell)>) {

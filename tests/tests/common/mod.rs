@@ -138,6 +138,17 @@ pub fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A multipart upload form with one `file` part.
+pub fn file(bytes: Vec<u8>, name: &str, mime: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(mime)
+            .unwrap(),
+    )
+}
+
 pub fn sample(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../testdata/documents/{name}",
