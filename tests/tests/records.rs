@@ -13,15 +13,11 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn everything(sb: &Sandbox, patient: &str, token: &str, query: &str) -> Value {
-    let r = sb
-        .http
-        .get(sb.url(&format!("/fhir/Patient/{patient}/$everything{query}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    sb.get_json(
+        &format!("/fhir/Patient/{patient}/$everything{query}"),
+        token,
+    )
+    .await
 }
 
 fn resources_of<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -34,7 +30,7 @@ fn resources_of<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Observation rows of the lake as DuckDB reads them: `(fact_id, code, value, unit)`.
+/// What DuckDB reads in the lake (`scripts/lake-read.py`): rows per table, observation rows.
 fn lake_observations_duckdb(sb: &Sandbox) -> Value {
     let python = std::env::var("P360_LAKE_PYTHON")
         .expect("P360_LAKE_PYTHON must name a Python with duckdb installed (scripts/test.sh)");
@@ -238,18 +234,12 @@ async fn manual_observation_reaches_the_record_once() {
     wait_for_observations(&sb, pid.as_str(), &token, 2).await;
 
     // Search by code, filters and paging.
-    let search: Value = sb
-        .http
-        .get(sb.url(&format!(
-            "/fhir/Observation?patient={pid}&code=http://loinc.org|4548-4"
-        )))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let search = sb
+        .get_json(
+            &format!("/fhir/Observation?patient={pid}&code=http://loinc.org|4548-4"),
+            &token,
+        )
+        .await;
     assert_eq!(search["total"], 1);
     let b = everything(
         &sb,
@@ -272,16 +262,7 @@ async fn manual_observation_reaches_the_record_once() {
         .to_owned();
     assert!(next.contains("_snapshot="), "{next}");
     let first_id = resources_of(&b, "Observation")[0]["id"].clone();
-    let page2: Value = sb
-        .http
-        .get(sb.url(&next))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page2 = sb.get_json(&next, &token).await;
     assert_eq!(page2["total"], 2);
     let second = resources_of(&page2, "Observation");
     assert_eq!(second.len(), 1, "{page2}");

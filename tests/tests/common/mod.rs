@@ -82,6 +82,19 @@ impl Sandbox {
             .to_owned()
     }
 
+    /// GET `path` with `token`; asserts 200 and returns the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     /// The Parquet lake's directory (the local object store's `lake/`).
     pub fn lake_dir(&self) -> std::path::PathBuf {
         self.config.data_dir.join("objects").join("lake")
