@@ -100,7 +100,7 @@ pub(crate) async fn list(
     Ok(Json(json!({ "documents": docs })))
 }
 
-async fn find(
+pub(crate) async fn find(
     state: &AppState,
     caller: &Caller,
     patient: &str,

@@ -10,6 +10,7 @@ mod documents;
 pub mod error;
 pub mod ops;
 mod records;
+mod review;
 pub mod snapshots;
 
 use axum::Router;
@@ -85,6 +86,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/patients/{patient}/documents/{document}/content",
             get(documents::content),
+        )
+        .route(
+            "/v1/patients/{patient}/documents/{document}/extraction",
+            get(review::list),
+        )
+        .route(
+            "/v1/patients/{patient}/documents/{document}/extraction/{fact}",
+            post(review::decide),
+        )
+        .route(
+            "/v1/patients/{patient}/documents/{document}/pages/{page}/image",
+            get(review::page_image),
         )
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(CatchPanicLayer::custom(|_| {

@@ -31,8 +31,14 @@ pub struct DocumentRecord {
     pub sha256: String,
     pub channel: String,
     pub received_at: String,
-    /// `received` until extraction reports.
+    /// `received` until extraction reports: then `extracted`, `needs_review` (facts wait for
+    /// the patient), `flagged` (the header names someone else) or `failed` (unreadable).
     pub status: String,
+    /// Why it failed or was flagged, in words for the patient; facts extracted / to review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<String>,
+    pub facts: u32,
+    pub needs_review: u32,
     #[serde(skip)]
     pub object_key: String,
     #[serde(skip)]
@@ -73,6 +79,12 @@ impl DocumentRegister {
                 received_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'received',
                 applied INTEGER NOT NULL DEFAULT 0);
              CREATE INDEX IF NOT EXISTS documents_by_patient ON documents (patient_id, received_at);
+             CREATE TABLE IF NOT EXISTS document_status (
+                document_id TEXT PRIMARY KEY, status TEXT NOT NULL, detail TEXT,
+                facts INTEGER NOT NULL DEFAULT 0, needs_review INTEGER NOT NULL DEFAULT 0,
+                updated_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS patients (
+                patient_id TEXT PRIMARY KEY, family TEXT, given TEXT, birth_date TEXT);
              CREATE TABLE IF NOT EXISTS inbox (
                 event_id TEXT PRIMARY KEY, applied_at TEXT NOT NULL) WITHOUT ROWID;",
         )
@@ -130,8 +142,11 @@ impl DocumentRegister {
         Ok(fresh)
     }
 
-    const COLUMNS: &'static str =
-        "document_id, media_type, size, sha256, channel, received_at, status, object_key, applied";
+    const COLUMNS: &'static str = "d.document_id, d.media_type, d.size, d.sha256, d.channel,
+        d.received_at, COALESCE(s.status, d.status), d.object_key, d.applied, s.detail,
+        COALESCE(s.facts, 0), COALESCE(s.needs_review, 0)";
+    const FROM: &'static str =
+        "documents d LEFT JOIN document_status s ON s.document_id = d.document_id";
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
         Ok(DocumentRecord {
@@ -144,6 +159,9 @@ impl DocumentRegister {
             status: r.get(6)?,
             object_key: r.get(7)?,
             applied: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+            status_detail: r.get(9)?,
+            facts: u32::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
+            needs_review: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
         })
     }
 
@@ -152,8 +170,9 @@ impl DocumentRegister {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {} FROM documents WHERE patient_id = ?1 ORDER BY received_at DESC, document_id",
-                Self::COLUMNS
+                "SELECT {} FROM {} WHERE d.patient_id = ?1 ORDER BY d.received_at DESC, d.document_id",
+                Self::COLUMNS,
+                Self::FROM
             ))
             .map_err(db)?;
         stmt.query_map([patient.as_str()], Self::row)
@@ -171,8 +190,9 @@ impl DocumentRegister {
         self.lock()
             .query_row(
                 &format!(
-                    "SELECT {} FROM documents WHERE patient_id = ?1 AND document_id = ?2",
-                    Self::COLUMNS
+                    "SELECT {} FROM {} WHERE d.patient_id = ?1 AND d.document_id = ?2",
+                    Self::COLUMNS,
+                    Self::FROM
                 ),
                 params![patient.as_str(), document.as_str()],
                 Self::row,
@@ -186,13 +206,111 @@ impl DocumentRegister {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {}, patient_id FROM documents ORDER BY document_id",
-                Self::COLUMNS
+                "SELECT {}, d.patient_id FROM {} ORDER BY d.document_id",
+                Self::COLUMNS,
+                Self::FROM
             ))
             .map_err(db)?;
-        stmt.query_map([], |r| Ok((r.get(9)?, Self::row(r)?)))
+        stmt.query_map([], |r| Ok((r.get(12)?, Self::row(r)?)))
             .map_err(db)?
             .collect::<rusqlite::Result<_>>()
+            .map_err(db)
+    }
+}
+
+/// What extraction made of a document, recorded on it for the patient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtractionStatus {
+    pub status: &'static str,
+    pub detail: Option<String>,
+    pub facts: u32,
+    pub needs_review: u32,
+}
+
+/// What the payor knows of a member, to check that a document's header names them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberDemographics {
+    pub family: Option<String>,
+    pub given: Option<String>,
+    pub birth_date: Option<chrono::NaiveDate>,
+}
+
+impl DocumentRegister {
+    /// Records extraction's outcome on a registered document; `false` if the document is not
+    /// registered yet (the register stage has not run: the caller retries).
+    pub fn set_status(
+        &self,
+        document: &DocumentId,
+        status: &ExtractionStatus,
+    ) -> Result<bool, RegisterError> {
+        let conn = self.lock();
+        let known: bool = conn
+            .query_row(
+                "SELECT 1 FROM documents WHERE document_id = ?1",
+                [document.as_str()],
+                |_| Ok(true),
+            )
+            .optional()
+            .map_err(db)?
+            .unwrap_or(false);
+        if !known {
+            return Ok(false);
+        }
+        conn.execute(
+            "INSERT INTO document_status (document_id, status, detail, facts, needs_review, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (document_id) DO UPDATE SET status = ?2, detail = ?3, facts = ?4,
+                needs_review = ?5, updated_at = ?6",
+            params![
+                document.as_str(),
+                status.status,
+                status.detail,
+                status.facts,
+                status.needs_review,
+                chrono::Utc::now().to_rfc3339()
+            ],
+        )
+        .map_err(db)?;
+        Ok(true)
+    }
+
+    pub fn set_demographics(
+        &self,
+        patient: &PatientId,
+        demo: &MemberDemographics,
+    ) -> Result<(), RegisterError> {
+        self.lock()
+            .execute(
+                "INSERT INTO patients (patient_id, family, given, birth_date) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (patient_id) DO UPDATE SET family = ?2, given = ?3, birth_date = ?4",
+                params![
+                    patient.as_str(),
+                    demo.family,
+                    demo.given,
+                    demo.birth_date.map(|d| d.to_string())
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    pub fn demographics(
+        &self,
+        patient: &PatientId,
+    ) -> Result<Option<MemberDemographics>, RegisterError> {
+        self.lock()
+            .query_row(
+                "SELECT family, given, birth_date FROM patients WHERE patient_id = ?1",
+                [patient.as_str()],
+                |r| {
+                    Ok(MemberDemographics {
+                        family: r.get(0)?,
+                        given: r.get(1)?,
+                        birth_date: r.get::<_, Option<String>>(2)?.and_then(|d| d.parse().ok()),
+                    })
+                },
+            )
+            .optional()
             .map_err(db)
     }
 }

@@ -19,9 +19,29 @@ pub struct Config {
     pub store: StoreConfig,
     pub graph: GraphConfig,
     pub lake: LakeConfig,
+    pub ocr: OcrConfig,
     pub drop_folder: DropFolderConfig,
     pub stages: StagesConfig,
     pub aws: AwsConfig,
+}
+
+/// The OCR engine of the extract stage (Tesseract, linked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrConfig {
+    /// Tesseract language(s), e.g. `eng` or `eng+spa` (Debian: `tesseract-ocr-<lang>`).
+    pub language: String,
+    /// Directory of `.traineddata` files; default: the library's own.
+    pub datapath: Option<String>,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        Self {
+            language: "eng".into(),
+            datapath: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -34,6 +54,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             graph: GraphConfig::default(),
             lake: LakeConfig::default(),
+            ocr: OcrConfig::default(),
             drop_folder: DropFolderConfig::default(),
             stages: StagesConfig::default(),
             aws: AwsConfig::default(),
@@ -294,6 +315,8 @@ impl Default for StageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StagesConfig {
     pub register: StageConfig,
+    /// Its concurrency is also the number of OCR engines (one per core is the sweet spot).
+    pub extract: StageConfig,
     #[serde(rename = "graph-writer")]
     pub graph_writer: StageConfig,
     /// Its concurrency bounds a lake batch: events wait in the buffer until the flush.
@@ -305,6 +328,13 @@ impl Default for StagesConfig {
     fn default() -> Self {
         Self {
             register: StageConfig::default(),
+            extract: StageConfig {
+                concurrency: std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1),
+                // A multi-page PDF on a busy machine takes a while.
+                visibility_secs: 300,
+            },
             // Events handled at once share a graph transaction (group commit).
             graph_writer: StageConfig {
                 concurrency: 128,

@@ -49,6 +49,17 @@ enum Command {
     /// Run one stage as an AWS Lambda function fed by its SQS queue.
     #[cfg(feature = "aws")]
     Lambda { stage: String },
+    /// Extract coded facts from photos/scans offline: one FHIR R4 Bundle per input
+    /// (`<stem>.fhir.json`) in `--out`.
+    Extract {
+        /// A document (JPEG, PNG, TIFF, PDF) or a directory of them.
+        input: std::path::PathBuf,
+        #[arg(long, default_value = "extracted")]
+        out: std::path::PathBuf,
+        /// Documents read at once (one OCR engine each); default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Inspect and replay dead letters.
     Dlq {
         #[command(subcommand)]
@@ -199,6 +210,7 @@ fn shutdown_signal() -> CancellationToken {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    p360_extract::ocr::tesseract::ensure_single_threaded_openmp();
     init_tracing();
     // On Lambda the runtime starts the binary (`bootstrap`) without arguments: the function's
     // environment names the stage instead.
@@ -256,6 +268,14 @@ async fn main() -> anyhow::Result<()> {
             p360_runtime::lambda::run(s, system.publisher.clone(), Some(system.queue.clone()))
                 .await
                 .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+        }
+        Command::Extract { input, out, jobs } => {
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            p360::extract_cmd::run(&input, &out, jobs).await
         }
         Command::Dlq { command } => dlq(config, command).await,
         Command::Users { command } => users(config, command).await,

@@ -86,6 +86,17 @@ impl System {
         };
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
+            Arc::new(p360_extract::stage::ExtractStage::new(
+                store.clone(),
+                Arc::new(p360_extract::ocr::tesseract::LazyTesseract::new(
+                    p360_extract::ocr::tesseract::TesseractConfig {
+                        workers: config.stages.extract.concurrency.max(1),
+                        language: config.ocr.language.clone(),
+                        datapath: config.ocr.datapath.clone(),
+                    },
+                )),
+                register.clone(),
+            )),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
             Arc::new(p360_sink::LakeSink::new(
                 graph.clone(),
@@ -168,6 +179,7 @@ impl System {
     fn runner_config(&self, stage: &str) -> RunnerConfig {
         let s = match stage {
             "register" => &self.config.stages.register,
+            "extract" => &self.config.stages.extract,
             "graph-writer" => &self.config.stages.graph_writer,
             "lake-sink" => &self.config.stages.lake_sink,
             _ => &Default::default(),

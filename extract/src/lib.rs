@@ -1,0 +1,11 @@
+//! Extraction: from a photo or scan of a medical record to coded clinical facts with per-field
+//! confidence and provenance. See ARCHITECTURE.md, "Extraction".
+
+pub mod clinical;
+pub mod facts;
+pub mod layout;
+pub mod ocr;
+pub mod pages;
+pub mod preprocess;
+pub mod stage;
+pub mod terminology;

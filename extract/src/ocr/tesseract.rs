@@ -1,0 +1,420 @@
+//! Tesseract 5, linked as a library: a fixed set of worker threads, each owning one engine that
+//! is initialised once and reused for every page; pages of all documents are spread over them.
+//!
+//! OpenMP inside Tesseract must run one thread per worker (`OMP_THREAD_LIMIT=1`): two OpenMP
+//! threads on two busy cores run several times slower, and parallelism across pages is what
+//! scales. libgomp reads the variable when it is loaded, before `main`, so the binary re-executes
+//! itself with it set ([`ensure_single_threaded_openmp`]); `.cargo/config.toml` sets it for tests.
+
+use super::{Ocr, OcrError};
+use crate::layout::{BBox, Engine, Layout, Line, Page, Word};
+use crate::pages::{self, DocumentError, PageImage};
+use crate::preprocess;
+use async_trait::async_trait;
+use std::ffi::CString;
+use std::sync::{Arc, Mutex, mpsc};
+use tesseract_plumbing::TessBaseApi;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Debug)]
+pub struct TesseractConfig {
+    /// Worker threads, each with its own engine (default: the number of cores).
+    pub workers: usize,
+    /// Language(s), e.g. `eng`.
+    pub language: String,
+    /// Directory of traineddata files; `None` uses the library's default.
+    pub datapath: Option<String>,
+}
+
+impl Default for TesseractConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            language: "eng".into(),
+            datapath: None,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Page, OcrError>>;
+
+struct Job {
+    page: PageImage,
+    reply: Reply,
+}
+
+pub struct TesseractOcr {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    engine: Engine,
+}
+
+/// The linked library's version, e.g. `5.3.0`.
+pub fn library_version() -> String {
+    tesseract_plumbing::version().to_string_lossy().into_owned()
+}
+
+impl TesseractOcr {
+    /// Starts the workers; fails if an engine cannot be initialised (missing language data).
+    pub fn start(config: TesseractConfig) -> Result<Self, OcrError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let workers = config.workers.max(1);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for i in 0..workers {
+            let rx = rx.clone();
+            let config = config.clone();
+            let ready = ready_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("ocr-{i}"))
+                .spawn(move || worker(config, rx, ready))
+                .map_err(|e| OcrError::Engine(format!("cannot start OCR thread: {e}")))?;
+        }
+        drop(ready_tx);
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(OcrError::Engine("OCR worker exited during start".into())),
+            }
+        }
+        Ok(Self {
+            jobs: Mutex::new(tx),
+            engine: Engine {
+                name: "tesseract".into(),
+                version: library_version(),
+            },
+        })
+    }
+
+    fn submit(
+        &self,
+        page: PageImage,
+    ) -> Result<oneshot::Receiver<Result<Page, OcrError>>, OcrError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .lock()
+            .map_err(|_| OcrError::Engine("OCR queue poisoned".into()))?
+            .send(Job { page, reply })
+            .map_err(|_| OcrError::Engine("OCR workers have stopped".into()))?;
+        Ok(rx)
+    }
+}
+
+#[async_trait]
+impl Ocr for TesseractOcr {
+    fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    async fn read(&self, bytes: &[u8]) -> Result<Layout, OcrError> {
+        let owned = bytes.to_vec();
+        let decoded = tokio::task::spawn_blocking(move || pages::decode(&owned))
+            .await
+            .map_err(|e| OcrError::Engine(format!("decoder task: {e}")))??;
+        // All pages go to the workers at once, so a multi-page PDF uses every core.
+        let pending: Vec<_> = decoded
+            .into_iter()
+            .map(|p| self.submit(p))
+            .collect::<Result<_, _>>()?;
+        let mut pages = Vec::with_capacity(pending.len());
+        for rx in pending {
+            let page = rx
+                .await
+                .map_err(|_| OcrError::Engine("OCR worker dropped a page".into()))??;
+            pages.push(page);
+        }
+        Ok(Layout {
+            engine: self.engine.clone(),
+            pages,
+        })
+    }
+}
+
+fn init(config: &TesseractConfig) -> Result<TessBaseApi, OcrError> {
+    let mut api = TessBaseApi::create();
+    let lang = CString::new(config.language.clone())
+        .map_err(|_| OcrError::Engine("language name has a NUL byte".into()))?;
+    let datapath = config
+        .datapath
+        .as_ref()
+        .map(|p| CString::new(p.clone()))
+        .transpose()
+        .map_err(|_| OcrError::Engine("datapath has a NUL byte".into()))?;
+    api.init_2(datapath.as_deref(), Some(&lang)).map_err(|_| {
+        OcrError::Engine(format!(
+            "Tesseract could not load language '{}' (is tesseract-ocr-{} installed?)",
+            config.language, config.language
+        ))
+    })?;
+    for (name, value) in [
+        // Sauvola: local thresholds survive a photo's lighting gradient.
+        ("thresholding_method", "2"),
+        // Keep spaces between table cells as spaces, and let us see low-confidence words.
+        ("preserve_interword_spaces", "1"),
+        // Tesseract prints page statistics to stderr for some regions: not ours to log.
+        ("debug_file", "/dev/null"),
+    ] {
+        let (n, v) = (
+            CString::new(name).unwrap_or_default(),
+            CString::new(value).unwrap_or_default(),
+        );
+        api.set_variable(&n, &v)
+            .map_err(|_| OcrError::Engine(format!("Tesseract rejected variable {name}")))?;
+    }
+    // One uniform block of text: keeps a table row on one line across its cells.
+    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_BLOCK);
+    Ok(api)
+}
+
+fn worker(
+    config: TesseractConfig,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    ready: mpsc::Sender<Result<(), OcrError>>,
+) {
+    let mut api = match init(&config) {
+        Ok(api) => {
+            let _ = ready.send(Ok(()));
+            api
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    drop(ready);
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        let result = recognise(&mut api, job.page);
+        let _ = job.reply.send(result);
+    }
+}
+
+fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
+    let prepared = preprocess::prepare(&page.image);
+    let (w, h) = prepared.image.dimensions();
+    let engine = |what: &str| OcrError::Engine(format!("page {}: {what}", page.number));
+    api.set_image(prepared.image.as_raw(), w as i32, h as i32, 1, w as i32)
+        .map_err(|e| engine(&format!("set image: {e}")))?;
+    api.set_source_resolution((300.0 * (w as f32 / preprocess::MIN_WIDTH as f32)).max(70.0) as i32);
+    api.recognize().map_err(|_| engine("recognition failed"))?;
+    let tsv = api.get_tsv_text(0).map_err(|_| engine("no TSV output"))?;
+    let tsv = tsv.as_ref().to_string_lossy();
+    let mut lines = parse_tsv(&tsv, 1.0);
+    reread_uncertain(api, &mut lines, w, h);
+    for line in &mut lines {
+        for word in &mut line.words {
+            word.bbox = scale_box(word.bbox, prepared.scale);
+        }
+        line.bbox = scale_box(line.bbox, prepared.scale);
+    }
+    if lines
+        .iter()
+        .all(|l| l.words.iter().all(|w| w.confidence < 0.3))
+    {
+        return Err(DocumentError::NoText { page: page.number }.into());
+    }
+    Ok(Page {
+        number: page.number,
+        width: page.image.width(),
+        height: page.image.height(),
+        lines,
+        deskew_degrees: prepared.deskew_degrees,
+    })
+}
+
+fn scale_box(b: BBox, scale: f32) -> BBox {
+    BBox {
+        x: (b.x as f32 / scale) as u32,
+        y: (b.y as f32 / scale) as u32,
+        width: (b.width as f32 / scale).ceil() as u32,
+        height: (b.height as f32 / scale).ceil() as u32,
+    }
+}
+
+/// Below this a word is read again on its own.
+const REREAD_BELOW: f32 = 0.75;
+/// Re-reads per page at most (a photo's background yields many hopeless "words").
+const MAX_REREADS: usize = 60;
+
+/// A second look at uncertain words: runs of low-confidence words are recognised again as a
+/// single text line cut out of the page. In a wide table the page-level pass sometimes garbles a
+/// short cell (`3.7` → `Sh 7/`) that the line recogniser reads correctly in isolation; the new
+/// reading replaces the old only when it is more confident.
+fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], width: u32, height: u32) {
+    let mut budget = MAX_REREADS;
+    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_LINE);
+    for line in lines.iter_mut() {
+        let mut i = 0;
+        let mut rebuilt: Vec<Word> = Vec::with_capacity(line.words.len());
+        while i < line.words.len() {
+            if line.words[i].confidence >= REREAD_BELOW || budget == 0 {
+                rebuilt.push(line.words[i].clone());
+                i += 1;
+                continue;
+            }
+            // The run: following uncertain words close enough to be one cell.
+            let mut j = i + 1;
+            while j < line.words.len()
+                && line.words[j].confidence < REREAD_BELOW
+                && line.words[j].bbox.x
+                    <= line.words[j - 1].bbox.right()
+                        + line.words[j - 1].bbox.height.max(10) * 3 / 2
+            {
+                j += 1;
+            }
+            budget -= 1;
+            let run = &line.words[i..j];
+            let old = run.iter().map(|w| w.confidence).sum::<f32>() / run.len() as f32;
+            match reread(
+                api,
+                BBox::around(run.iter().map(|w| &w.bbox)),
+                width,
+                height,
+            ) {
+                Some(words) if mean_conf(&words) > old + 0.1 => rebuilt.extend(words),
+                _ => rebuilt.extend(run.iter().cloned()),
+            }
+            i = j;
+        }
+        *line = Line::new(rebuilt);
+    }
+    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_BLOCK);
+}
+
+fn mean_conf(words: &[Word]) -> f32 {
+    if words.is_empty() {
+        0.0
+    } else {
+        words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32
+    }
+}
+
+fn reread(api: &mut TessBaseApi, b: BBox, width: u32, height: u32) -> Option<Vec<Word>> {
+    let pad = (b.height / 3).max(4);
+    let x = b.x.saturating_sub(pad);
+    let y = b.y.saturating_sub(pad);
+    let w = (b.right() + pad).min(width).saturating_sub(x);
+    let h = (b.bottom() + pad).min(height).saturating_sub(y);
+    if w < 4 || h < 4 {
+        return None;
+    }
+    api.set_rectangle(x as i32, y as i32, w as i32, h as i32);
+    api.recognize().ok()?;
+    let tsv = api.get_tsv_text(0).ok()?;
+    let words: Vec<Word> = parse_tsv(&tsv.as_ref().to_string_lossy(), 1.0)
+        .into_iter()
+        .flat_map(|l| l.words)
+        .collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// Tesseract's TSV (level, page, block, par, line, word, left, top, width, height, conf, text)
+/// → lines of words, boxes divided by `scale`.
+pub fn parse_tsv(tsv: &str, scale: f32) -> Vec<Line> {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current: Option<(String, Vec<Word>)> = None;
+    for row in tsv.lines() {
+        let cols: Vec<&str> = row.split('\t').collect();
+        if cols.len() < 12 || cols[0] != "5" {
+            continue;
+        }
+        let text = cols[11].trim();
+        if text.is_empty() {
+            continue;
+        }
+        let num = |i: usize| cols[i].parse::<f32>().unwrap_or(0.0);
+        let key = format!("{}.{}.{}", cols[2], cols[3], cols[4]);
+        let word = Word {
+            text: text.to_string(),
+            bbox: BBox {
+                x: (num(6) / scale) as u32,
+                y: (num(7) / scale) as u32,
+                width: (num(8) / scale).ceil() as u32,
+                height: (num(9) / scale).ceil() as u32,
+            },
+            confidence: (num(10) / 100.0).clamp(0.0, 1.0),
+        };
+        match &mut current {
+            Some((k, words)) if *k == key => words.push(word),
+            _ => {
+                if let Some((_, words)) = current.take() {
+                    lines.push(Line::new(words));
+                }
+                current = Some((key, vec![word]));
+            }
+        }
+    }
+    if let Some((_, words)) = current {
+        lines.push(Line::new(words));
+    }
+    lines
+}
+
+/// Re-executes the current process with `OMP_THREAD_LIMIT=1` unless it is already set; returns
+/// only if it was set (or the re-exec failed, which is logged and tolerated: OCR still works,
+/// only slower).
+pub fn ensure_single_threaded_openmp() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("OMP_THREAD_LIMIT").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("OMP_THREAD_LIMIT", "1")
+        .exec();
+    tracing::warn!(error = %err, "could not re-execute with OMP_THREAD_LIMIT=1; OCR will be slower");
+}
+
+/// Starts the engines on first use, so that processes which never read a document (the API
+/// alone, a `users` command) neither load the models nor fail without them.
+pub struct LazyTesseract {
+    config: TesseractConfig,
+    started: tokio::sync::OnceCell<TesseractOcr>,
+}
+
+impl LazyTesseract {
+    pub fn new(config: TesseractConfig) -> Self {
+        Self {
+            config,
+            started: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> Result<&TesseractOcr, OcrError> {
+        self.started
+            .get_or_try_init(|| {
+                let config = self.config.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || TesseractOcr::start(config))
+                        .await
+                        .map_err(|e| OcrError::Engine(format!("OCR start task: {e}")))?
+                }
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Ocr for LazyTesseract {
+    fn engine(&self) -> Engine {
+        Engine {
+            name: "tesseract".into(),
+            version: library_version(),
+        }
+    }
+
+    async fn read(&self, bytes: &[u8]) -> Result<Layout, OcrError> {
+        self.get().await?.read(bytes).await
+    }
+}
