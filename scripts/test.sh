@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p360-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Tesseract's OpenMP: one thread per OCR engine (libgomp reads this when it loads; the p360
+# binary sets it for itself, test processes need it from here).
+export OMP_THREAD_LIMIT=1
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 

@@ -2,6 +2,8 @@
 //! confidence and provenance. See ARCHITECTURE.md, "Extraction".
 
 pub mod clinical;
+#[cfg(feature = "aws")]
+pub mod comprehend;
 pub mod facts;
 pub mod layout;
 pub mod ocr;

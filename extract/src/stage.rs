@@ -6,6 +6,7 @@
 //! (facts are kept for review but not merged). The extraction itself (fields, confidences,
 //! regions) is stored as `extractions/<patient>/<document>.json` for the review endpoints.
 
+use crate::clinical::nlp::ClinicalNlp;
 use crate::clinical::{self, Extraction};
 use crate::facts::{self, Context, to_facts};
 use crate::layout::Engine;
@@ -73,6 +74,7 @@ pub struct ExtractStage {
     objects: Arc<dyn ObjectStore>,
     ocr: Arc<dyn Ocr>,
     register: DocumentRegister,
+    nlp: Option<Arc<dyn ClinicalNlp>>,
 }
 
 impl ExtractStage {
@@ -85,7 +87,15 @@ impl ExtractStage {
             objects,
             ocr,
             register,
+            nlp: None,
         }
+    }
+
+    /// Codes diagnoses and medications with an external service instead of the built-in
+    /// readers (labs and the header stay built-in).
+    pub fn with_nlp(mut self, nlp: Arc<dyn ClinicalNlp>) -> Self {
+        self.nlp = Some(nlp);
+        self
     }
 
     async fn record(
@@ -187,12 +197,17 @@ impl Stage for ExtractStage {
             }
             Err(e @ OcrError::Engine(_)) => return Err(StageError::Transient(e.to_string())),
         };
-        let extraction = {
+        let mut extraction = {
             let layout = layout.clone();
             tokio::task::spawn_blocking(move || clinical::extract(&layout))
                 .await
                 .map_err(|e| StageError::Transient(format!("extraction task: {e}")))?
         };
+        if let Some(nlp) = &self.nlp {
+            clinical::nlp::refine(&mut extraction, &layout, nlp.as_ref())
+                .await
+                .map_err(|e| StageError::Transient(e.to_string()))?;
+        }
         let ctx = Context {
             patient: &doc.patient_id,
             document: &doc.document_id,

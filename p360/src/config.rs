@@ -25,21 +25,51 @@ pub struct Config {
     pub aws: AwsConfig,
 }
 
-/// The OCR engine of the extract stage (Tesseract, linked).
+/// The OCR engine and clinical NLP of the extract stage.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OcrConfig {
+    pub engine: OcrEngine,
     /// Tesseract language(s), e.g. `eng` or `eng+spa` (Debian: `tesseract-ocr-<lang>`).
     pub language: String,
     /// Directory of `.traineddata` files; default: the library's own.
     pub datapath: Option<String>,
+    /// With `engine = "textract"`: `analyze` (AnalyzeDocument, TABLES + FORMS) or `detect`
+    /// (DetectDocumentText, cheaper).
+    pub textract_mode: TextractModeConfig,
+    /// Diagnoses and medications: `builtin` or `comprehend-medical` (feature `aws`).
+    pub nlp: NlpEngine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcrEngine {
+    Tesseract,
+    Textract,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextractModeConfig {
+    Analyze,
+    Detect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NlpEngine {
+    Builtin,
+    ComprehendMedical,
 }
 
 impl Default for OcrConfig {
     fn default() -> Self {
         Self {
+            engine: OcrEngine::Tesseract,
             language: "eng".into(),
             datapath: None,
+            textract_mode: TextractModeConfig::Analyze,
+            nlp: NlpEngine::Builtin,
         }
     }
 }
@@ -332,8 +362,10 @@ impl Default for StagesConfig {
                 concurrency: std::thread::available_parallelism()
                     .map(|n| n.get())
                     .unwrap_or(1),
-                // A multi-page PDF on a busy machine takes a while.
-                visibility_secs: 300,
+                // The runner extends a lease every third of this while a document is being
+                // read, so a long PDF keeps it; a short one lets a crashed worker's documents
+                // come back within a minute.
+                visibility_secs: 60,
             },
             // Events handled at once share a graph transaction (group commit).
             graph_writer: StageConfig {

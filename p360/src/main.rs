@@ -150,6 +150,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         batch: usize,
     },
+    /// Pages/s of OCR (warm engines, one per core) beside the plain `tesseract` CLI on the same
+    /// pages (one process per core), and the clinical NLP time on its own.
+    Extract {
+        /// Directory of page images.
+        #[arg(long, default_value = "testdata/documents")]
+        dir: PathBuf,
+        /// Passes over the directory.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// OCR engines and CLI processes (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
     /// `Patient/$everything` of a large record over HTTP at 1 and 32 clients, beside a raw
     /// SPARQL CONSTRUCT of the same graph on the same store.
     Read {
@@ -519,6 +532,48 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             println!(
                 "before the clock: entry objects stored at {:.0}/s (one file each, as the API does)",
                 r.objects_per_second
+            );
+            Ok(())
+        }
+        BenchCommand::Extract {
+            dir,
+            rounds,
+            workers,
+        } => {
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let r = p360::bench::extract::run(&dir, rounds.max(1), workers).await?;
+            eprintln!(
+                "bench extract: {} pages ({} words read), {} engines / CLI processes",
+                r.pages, r.words, r.workers
+            );
+            let ours = r.pages as f64 / r.ours_seconds;
+            let cli = r.pages as f64 / r.cli_seconds;
+            println!("{:<44} {:>8} {:>10}", "", "pages/s", "s/page");
+            println!(
+                "{:<44} {:>8.2} {:>10.2}",
+                "p360 OCR (preprocess + OCR + re-read)",
+                ours,
+                r.ours_seconds / r.pages as f64
+            );
+            println!(
+                "{:<44} {:>8.2} {:>10.2}",
+                "tesseract CLI --psm 6 (reference)",
+                cli,
+                r.cli_seconds / r.pages as f64
+            );
+            println!(
+                "{:<44} {:>8.1} {:>10.4}",
+                "clinical NLP alone (one core)",
+                r.pages as f64 / r.nlp_seconds,
+                r.nlp_seconds / r.pages as f64
+            );
+            println!(
+                "ratio: p360 OCR / CLI pages/s = {:.2}x (higher is better)",
+                ours / cli
             );
             Ok(())
         }

@@ -86,17 +86,7 @@ impl System {
         };
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
-            Arc::new(p360_extract::stage::ExtractStage::new(
-                store.clone(),
-                Arc::new(p360_extract::ocr::tesseract::LazyTesseract::new(
-                    p360_extract::ocr::tesseract::TesseractConfig {
-                        workers: config.stages.extract.concurrency.max(1),
-                        language: config.ocr.language.clone(),
-                        datapath: config.ocr.datapath.clone(),
-                    },
-                )),
-                register.clone(),
-            )),
+            Arc::new(build_extract(&config, store.clone(), register.clone()).await?),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
             Arc::new(p360_sink::LakeSink::new(
                 graph.clone(),
@@ -270,6 +260,55 @@ impl System {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The extract stage with the OCR engine and clinical NLP the configuration names.
+async fn build_extract(
+    config: &Config,
+    store: Arc<dyn ObjectStore>,
+    register: DocumentRegister,
+) -> anyhow::Result<p360_extract::stage::ExtractStage> {
+    use crate::config::{NlpEngine, OcrEngine};
+    use p360_extract::ocr::Ocr;
+    let ocr: Arc<dyn Ocr> = match config.ocr.engine {
+        OcrEngine::Tesseract => Arc::new(p360_extract::ocr::tesseract::LazyTesseract::new(
+            p360_extract::ocr::tesseract::TesseractConfig {
+                workers: config.stages.extract.concurrency.max(1),
+                language: config.ocr.language.clone(),
+                datapath: config.ocr.datapath.clone(),
+            },
+        )),
+        #[cfg(feature = "aws")]
+        OcrEngine::Textract => {
+            use p360_extract::ocr::textract::{TextractMode, TextractOcr};
+            let mode = match config.ocr.textract_mode {
+                crate::config::TextractModeConfig::Analyze => TextractMode::Analyze,
+                crate::config::TextractModeConfig::Detect => TextractMode::Detect,
+            };
+            Arc::new(TextractOcr::from_conf(
+                &crate::aws::sdk_config(&config.aws).await,
+                mode,
+            ))
+        }
+        #[cfg(not(feature = "aws"))]
+        OcrEngine::Textract => {
+            bail!("ocr.engine = \"textract\" needs a build with the `aws` feature")
+        }
+    };
+    let stage = p360_extract::stage::ExtractStage::new(store, ocr, register);
+    Ok(match config.ocr.nlp {
+        NlpEngine::Builtin => stage,
+        #[cfg(feature = "aws")]
+        NlpEngine::ComprehendMedical => stage.with_nlp(Arc::new(
+            p360_extract::comprehend::ComprehendMedical::from_conf(
+                &crate::aws::sdk_config(&config.aws).await,
+            ),
+        )),
+        #[cfg(not(feature = "aws"))]
+        NlpEngine::ComprehendMedical => {
+            bail!("ocr.nlp = \"comprehend-medical\" needs a build with the `aws` feature")
+        }
+    })
 }
 
 async fn build_queue(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {

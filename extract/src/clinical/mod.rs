@@ -11,6 +11,7 @@ mod conditions;
 mod header;
 mod labs;
 mod medications;
+pub mod nlp;
 mod sections;
 pub mod text;
 

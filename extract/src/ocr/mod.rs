@@ -5,6 +5,8 @@ use crate::pages::DocumentError;
 use async_trait::async_trait;
 
 pub mod tesseract;
+#[cfg(feature = "aws")]
+pub mod textract;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OcrError {

@@ -4,8 +4,10 @@
 //! - [`queue`]: the embedded queue vs a plain SQLite insert+delete loop;
 //! - [`ingest`]: manual observations through graph writer and lake sink vs Oxigraph's bulk
 //!   loader on the same triples;
-//! - [`read`]: `Patient/$everything` over HTTP vs a raw SPARQL CONSTRUCT of the same graph.
+//! - [`read`]: `Patient/$everything` over HTTP vs a raw SPARQL CONSTRUCT of the same graph;
+//! - [`extract`]: our OCR (warm engines) vs the `tesseract` CLI on the same pages.
 
+pub mod extract;
 pub mod ingest;
 pub mod queue;
 pub mod read;
