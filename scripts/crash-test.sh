@@ -199,6 +199,11 @@ print(f"    {redelivered} event(s) redelivered to the register after being appli
 print(f"    {graph_replayed} event(s) redelivered to the graph writer after their commit (changes replayed),")
 print(f"    {lake_skipped} change(s) redelivered to the lake sink after their batch (skipped),")
 print(f"    {rolled_back} lake batch(es) cut by a crash and rolled back at restart")
+if dead:
+    for queue, error, count in q.execute(
+        "SELECT queue, substr(last_error, 1, 160), COUNT(*) FROM dead_letters GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"
+    ):
+        print(f"  dead letters on {queue} ({count}): {error}")
 print("crash test PASSED" if ok else "crash test FAILED")
 sys.exit(0 if ok else 1)
 PY

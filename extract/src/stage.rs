@@ -105,19 +105,10 @@ impl ExtractStage {
     ) -> Result<(), StageError> {
         let register = self.register.clone();
         let id = doc.document_id.clone();
-        let known = tokio::task::spawn_blocking(move || register.set_status(&id, &status))
+        tokio::task::spawn_blocking(move || register.set_status(&id, &status))
             .await
             .map_err(|e| StageError::Transient(format!("register task: {e}")))?
-            .map_err(|e| StageError::Transient(e.to_string()))?;
-        if known {
-            Ok(())
-        } else {
-            // The register stage consumes the same event; it has not run yet.
-            Err(StageError::Transient(format!(
-                "document {} not registered yet",
-                doc.document_id
-            )))
-        }
+            .map_err(|e| StageError::Transient(e.to_string()))
     }
 
     async fn put_json(&self, key: &str, value: &impl Serialize) -> Result<ObjectRef, StageError> {

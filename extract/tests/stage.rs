@@ -11,7 +11,7 @@ use p360_events::{
 use p360_extract::ocr::tesseract::{LazyTesseract, TesseractConfig};
 use p360_extract::stage::{ExtractStage, StoredExtraction, extraction_key};
 use p360_ingest::register::{DocumentRegister, MemberDemographics};
-use p360_runtime::{Stage, StageError};
+use p360_runtime::Stage;
 use std::sync::Arc;
 
 struct Fixture {
@@ -159,13 +159,24 @@ async fn unreadable_documents_are_recorded_on_the_document_not_retried() {
 }
 
 #[tokio::test]
-async fn an_unregistered_document_is_retried_later() {
+async fn an_outcome_that_arrives_before_the_register_shows_once_it_registers() {
     let f = fixture();
     let event = received(&f, "early", testdata("doc_002.png"), false).await;
-    match f.stage.handle(&event).await {
-        Err(StageError::Transient(m)) => assert!(m.contains("not registered yet"), "{m}"),
-        other => panic!("{other:?}"),
-    }
+    let out = f.stage.handle(&event).await.expect("extract");
+    assert_eq!(
+        out.len(),
+        1,
+        "extraction does not wait for the register stage"
+    );
+    let Event::DocumentReceived(doc) = &event.event else {
+        unreachable!()
+    };
+    f.register
+        .apply_received(&EventId::random().to_string(), doc)
+        .expect("register");
+    let (state, _, facts) = status(&f, "early").await;
+    assert!(state == "needs_review" || state == "extracted", "{state}");
+    assert!(facts > 0);
 }
 
 #[tokio::test]

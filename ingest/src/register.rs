@@ -236,42 +236,31 @@ pub struct MemberDemographics {
 }
 
 impl DocumentRegister {
-    /// Records extraction's outcome on a registered document; `false` if the document is not
-    /// registered yet (the register stage has not run: the caller retries).
+    /// Records extraction's outcome on a document. The register stage and the extract stage
+    /// consume the same event in either order, so the outcome may arrive first: it is kept by
+    /// document id and shows once the document is registered.
     pub fn set_status(
         &self,
         document: &DocumentId,
         status: &ExtractionStatus,
-    ) -> Result<bool, RegisterError> {
-        let conn = self.lock();
-        let known: bool = conn
-            .query_row(
-                "SELECT 1 FROM documents WHERE document_id = ?1",
-                [document.as_str()],
-                |_| Ok(true),
+    ) -> Result<(), RegisterError> {
+        self.lock()
+            .execute(
+                "INSERT INTO document_status (document_id, status, detail, facts, needs_review, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (document_id) DO UPDATE SET status = ?2, detail = ?3, facts = ?4,
+                    needs_review = ?5, updated_at = ?6",
+                params![
+                    document.as_str(),
+                    status.status,
+                    status.detail,
+                    status.facts,
+                    status.needs_review,
+                    chrono::Utc::now().to_rfc3339()
+                ],
             )
-            .optional()
-            .map_err(db)?
-            .unwrap_or(false);
-        if !known {
-            return Ok(false);
-        }
-        conn.execute(
-            "INSERT INTO document_status (document_id, status, detail, facts, needs_review, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (document_id) DO UPDATE SET status = ?2, detail = ?3, facts = ?4,
-                needs_review = ?5, updated_at = ?6",
-            params![
-                document.as_str(),
-                status.status,
-                status.detail,
-                status.facts,
-                status.needs_review,
-                chrono::Utc::now().to_rfc3339()
-            ],
-        )
-        .map_err(db)?;
-        Ok(true)
+            .map_err(db)?;
+        Ok(())
     }
 
     pub fn set_demographics(
