@@ -1,0 +1,18 @@
+//! Consent: the patient decides which provider sees what, for how long.
+//!
+//! - [`model`]: grants (grantee, scope of categories, purpose, period), sensitive categories
+//!   that must be named, analytics consent, grants as FHIR Consent resources;
+//! - [`store`]: the consent store port and its SQLite adapter (conditional extend / revoke);
+//! - [`decision`]: the one policy decision point, permit/deny with the rule and the reason;
+//! - [`ledger`]: the patient-visible, hash-chained access ledger.
+
+pub mod decision;
+pub mod ledger;
+pub mod model;
+pub mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use decision::{Action, Decision, Pdp, Subject};
+pub use model::{AnalyticsConsent, Category, Grant, GrantLimits, GrantState, Purpose, Scope};
+pub use store::{ConsentError, ConsentStore, SqliteConsentStore};
