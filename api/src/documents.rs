@@ -1,6 +1,7 @@
 //! Patient documents: upload, list, read.
 
 use crate::AppState;
+use crate::access::{authorize, record};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::Json;
@@ -10,6 +11,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use object_store::ObjectStoreExt;
+use p360_consent::{Action, Category};
 use p360_events::{Channel, DocumentId, PatientId};
 use serde_json::{Value, json};
 
@@ -91,15 +93,27 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    caller.require_owner(&patient)?;
+    let decision = authorize(&state, &caller, &patient, Action::Read(Category::Documents)).await?;
     let register = state.register.clone();
-    let docs = tokio::task::spawn_blocking(move || register.list(&patient))
+    let p = patient.clone();
+    let docs = tokio::task::spawn_blocking(move || register.list(&p))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    record(
+        &state,
+        &caller,
+        &patient,
+        &decision,
+        "read",
+        &["DocumentReference"],
+        docs.iter().map(|d| d.document_id.clone()).collect(),
+    )
+    .await?;
     Ok(Json(json!({ "documents": docs })))
 }
 
+/// The patient's own document (review and corrections are the patient's).
 pub(crate) async fn find(
     state: &AppState,
     caller: &Caller,
@@ -108,6 +122,14 @@ pub(crate) async fn find(
 ) -> Result<p360_ingest::DocumentRecord, ApiError> {
     let patient = patient_id(patient)?;
     caller.require_owner(&patient)?;
+    lookup(state, patient, document).await
+}
+
+async fn lookup(
+    state: &AppState,
+    patient: PatientId,
+    document: &str,
+) -> Result<p360_ingest::DocumentRecord, ApiError> {
     let document = document_id(document)?;
     let register = state.register.clone();
     tokio::task::spawn_blocking(move || register.get(&patient, &document))
@@ -123,7 +145,32 @@ pub(crate) async fn get(
     Path((patient, document)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Json<p360_ingest::DocumentRecord>, ApiError> {
-    Ok(Json(find(&state, &caller, &patient, &document).await?))
+    Ok(Json(
+        read_document(&state, &caller, &patient, &document).await?,
+    ))
+}
+
+/// A document read by the owner or under a grant that covers documents (recorded).
+async fn read_document(
+    state: &AppState,
+    caller: &Caller,
+    patient: &str,
+    document: &str,
+) -> Result<p360_ingest::DocumentRecord, ApiError> {
+    let patient = patient_id(patient)?;
+    let decision = authorize(state, caller, &patient, Action::Read(Category::Documents)).await?;
+    let found = lookup(state, patient.clone(), document).await?;
+    record(
+        state,
+        caller,
+        &patient,
+        &decision,
+        "read",
+        &["DocumentReference"],
+        vec![found.document_id.clone()],
+    )
+    .await?;
+    Ok(found)
 }
 
 /// `GET /v1/patients/{patient}/documents/{document}/content`: the original bytes.
@@ -132,7 +179,7 @@ pub(crate) async fn content(
     Path((patient, document)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let record = find(&state, &caller, &patient, &document).await?;
+    let record = read_document(&state, &caller, &patient, &document).await?;
     let object = state
         .ingest
         .store()

@@ -5,6 +5,7 @@
 //! Every route that touches a patient's data authenticates the caller ([`auth::Caller`]) and
 //! asks the access decision before reading anything.
 
+mod access;
 pub mod auth;
 mod documents;
 pub mod error;
@@ -49,6 +50,11 @@ pub struct AppState {
     pub login_limiter: Arc<auth::LoginLimiter>,
     /// Search results kept for paging (`_snapshot` tokens in `next` links).
     pub snapshots: Arc<snapshots::Snapshots>,
+    /// The policy decision point (over the consent store).
+    pub consent: p360_consent::Pdp,
+    /// The patient-visible access ledger.
+    pub ledger: p360_consent::ledger::Ledger,
+    pub grant_limits: p360_consent::GrantLimits,
 }
 
 /// Multipart framing on top of the file itself.
@@ -99,6 +105,25 @@ pub fn router(state: AppState) -> Router {
             "/v1/patients/{patient}/documents/{document}/pages/{page}/image",
             get(review::page_image),
         )
+        .route(
+            "/v1/patients/{patient}/grants",
+            post(access::create_grant).get(access::list_grants),
+        )
+        .route(
+            "/v1/patients/{patient}/grants/{grant}",
+            get(access::get_grant).patch(access::change_grant),
+        )
+        .route(
+            "/v1/patients/{patient}/grants/{grant}/revoke",
+            post(access::revoke_grant),
+        )
+        .route("/v1/patients/{patient}/ledger", get(access::ledger))
+        .route("/v1/patients/{patient}/access", get(access::explain))
+        .route(
+            "/v1/patients/{patient}/analytics-consent",
+            get(access::get_analytics).put(access::put_analytics),
+        )
+        .route("/v1/providers/me/patients", get(access::my_patients))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(error::ApiError::Internal(

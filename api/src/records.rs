@@ -1,14 +1,15 @@
 //! The record: manual entry in, FHIR out (`Patient/$everything`, `Observation` search).
 
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, parse_json, require_json};
+use crate::{AppState, access};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStoreExt, PutPayload};
+use p360_consent::{Action, Category, Decision};
 use p360_events::{Envelope, Event, EventId, ManualEntrySubmitted, ObjectRef, PatientId};
 use p360_model::fhir::{self, Demographics};
 use p360_model::{Fact, FactBody, Provenance, SourceKind};
@@ -230,24 +231,13 @@ pub(crate) async fn everything(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    caller.require_owner(&patient)?;
+    if !caller.0.owns(&patient) {
+        return everything_granted(&state, &caller, &patient, &q).await;
+    }
     let types: Option<Vec<String>> = q
         .get("_type")
         .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect());
-    let since = match q.get("_since") {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|_| {
-                    ApiError::BadRequest(
-                        "_since: expected an instant like 2026-03-18T00:00:00Z".into(),
-                    )
-                })?
-                .with_timezone(&Utc),
-        ),
-        None => None,
-    };
-    let start = q.get("start").map(|s| parse_day(s, "start")).transpose()?;
-    let end = q.get("end").map(|s| parse_day(s, "end")).transpose()?;
+    let (since, start, end) = time_filters(&q)?;
     // Filter and page on the index (or the snapshot of it the previous page left), then read
     // only the page's facts.
     let filters = {
@@ -319,6 +309,107 @@ pub(crate) async fn everything(
     )?))
 }
 
+type TimeFilters = (Option<DateTime<Utc>>, Option<NaiveDate>, Option<NaiveDate>);
+
+/// `_since`, `start`, `end`.
+fn time_filters(q: &HashMap<String, String>) -> Result<TimeFilters, ApiError> {
+    let since = match q.get("_since") {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    ApiError::BadRequest(
+                        "_since: expected an instant like 2026-03-18T00:00:00Z".into(),
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let start = q.get("start").map(|s| parse_day(s, "start")).transpose()?;
+    let end = q.get("end").map(|s| parse_day(s, "end")).transpose()?;
+    Ok((since, start, end))
+}
+
+/// The categories the caller may read now; refused (and recorded) when there is none.
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientId,
+) -> Result<(Vec<Category>, Decision), ApiError> {
+    let actions: Vec<Action> = Category::ALL.into_iter().map(Action::Read).collect();
+    let decisions = access::decide_all(state, caller, patient, &actions).await?;
+    let allowed: Vec<Category> = Category::ALL
+        .into_iter()
+        .zip(&decisions)
+        .filter(|(_, d)| d.permit)
+        .map(|(c, _)| c)
+        .collect();
+    match decisions.iter().find(|d| d.permit) {
+        Some(d) => Ok((allowed, d.clone())),
+        None => {
+            let d = decisions[0].clone();
+            access::deny(state, caller, patient, &d, actions[0]).await?;
+            Err(ApiError::Forbidden(d.reason))
+        }
+    }
+}
+
+/// `$everything` for someone other than the owner: only the categories the decision point
+/// permits now, counted and paged after filtering (totals never reveal what is hidden); no
+/// snapshot, so a revocation or a narrowed scope applies to the very next page.
+async fn everything_granted(
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientId,
+    q: &HashMap<String, String>,
+) -> Result<Json<Value>, ApiError> {
+    let (allowed, decision) = readable(state, caller, patient).await?;
+    let types: Option<Vec<&str>> = q
+        .get("_type")
+        .map(|t| t.split(',').map(str::trim).collect());
+    let (since, start, end) = time_filters(q)?;
+    let facts: Vec<Fact> = facts_of(state, patient)
+        .await?
+        .into_iter()
+        .filter(|f| allowed.contains(&f.body.consent_category()))
+        .filter(|f| {
+            types
+                .as_ref()
+                .is_none_or(|t| t.contains(&f.body.resource_type()))
+        })
+        .filter(|f| {
+            since.is_none_or(|s| {
+                f.provenance
+                    .iter()
+                    .map(|p| p.recorded)
+                    .max()
+                    .is_some_and(|r| r >= s)
+            })
+        })
+        .filter(|f| match f.body.day() {
+            Some(d) => start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e),
+            None => start.is_none() && end.is_none(),
+        })
+        .collect();
+    let (count, offset) = page_params(q)?;
+    let page: Vec<&Fact> = facts.iter().skip(offset).take(count).collect();
+    let mut kinds: Vec<&str> = page.iter().map(|f| f.body.resource_type()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    access::record(
+        state,
+        caller,
+        patient,
+        &decision,
+        "read",
+        &kinds,
+        page.iter().map(|f| f.id.to_string()).collect(),
+    )
+    .await?;
+    let base = format!("/fhir/Patient/{patient}/$everything");
+    Ok(Json(searchset(&base, q, &facts, Vec::new())?))
+}
+
 /// `GET /fhir/Observation?patient={id}&code=[system|]code`.
 pub(crate) async fn search_observations(
     State(state): State<AppState>,
@@ -330,7 +421,7 @@ pub(crate) async fn search_observations(
         .or_else(|| q.get("subject"))
         .ok_or_else(|| ApiError::BadRequest("patient: required (patient=<id>)".into()))?;
     let patient = patient_id(raw.strip_prefix("Patient/").unwrap_or(raw))?;
-    caller.require_owner(&patient)?;
+    let (allowed, decision) = readable(&state, &caller, &patient).await?;
     let code = q.get("code").map(|c| match c.split_once('|') {
         Some((system, code)) => (Some(system.to_owned()), code.to_owned()),
         None => (None, c.clone()),
@@ -339,6 +430,7 @@ pub(crate) async fn search_observations(
         .await?
         .into_iter()
         .filter(|f| matches!(f.body, FactBody::Observation(_)))
+        .filter(|f| allowed.contains(&f.body.consent_category()))
         .filter(|f| match (&code, &f.body) {
             (None, _) => true,
             (Some((system, code)), FactBody::Observation(o)) => o
@@ -348,6 +440,22 @@ pub(crate) async fn search_observations(
             _ => false,
         })
         .collect();
+    let (count, offset) = page_params(&q)?;
+    access::record(
+        &state,
+        &caller,
+        &patient,
+        &decision,
+        "read",
+        &["Observation"],
+        facts
+            .iter()
+            .skip(offset)
+            .take(count)
+            .map(|f| f.id.to_string())
+            .collect(),
+    )
+    .await?;
     Ok(Json(searchset(
         "/fhir/Observation",
         &q,

@@ -4,90 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use p360_events::{PatientId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
 
-/// What a piece of the record is, for consent: every fact, document and episode falls in one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Labs,
-    Vitals,
-    Wearables,
-    Conditions,
-    Medications,
-    Allergies,
-    Immunizations,
-    Procedures,
-    Documents,
-    Episodes,
-    // Sensitive: shared only when the patient names them in the grant.
-    BehavioralHealth,
-    SubstanceUse,
-    SexualReproductiveHealth,
-    HivSti,
-    Genetic,
-}
-
-impl Category {
-    pub const ALL: [Category; 15] = [
-        Category::Labs,
-        Category::Vitals,
-        Category::Wearables,
-        Category::Conditions,
-        Category::Medications,
-        Category::Allergies,
-        Category::Immunizations,
-        Category::Procedures,
-        Category::Documents,
-        Category::Episodes,
-        Category::BehavioralHealth,
-        Category::SubstanceUse,
-        Category::SexualReproductiveHealth,
-        Category::HivSti,
-        Category::Genetic,
-    ];
-
-    pub fn is_sensitive(self) -> bool {
-        matches!(
-            self,
-            Category::BehavioralHealth
-                | Category::SubstanceUse
-                | Category::SexualReproductiveHealth
-                | Category::HivSti
-                | Category::Genetic
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Labs => "labs",
-            Category::Vitals => "vitals",
-            Category::Wearables => "wearables",
-            Category::Conditions => "conditions",
-            Category::Medications => "medications",
-            Category::Allergies => "allergies",
-            Category::Immunizations => "immunizations",
-            Category::Procedures => "procedures",
-            Category::Documents => "documents",
-            Category::Episodes => "episodes",
-            Category::BehavioralHealth => "behavioral_health",
-            Category::SubstanceUse => "substance_use",
-            Category::SexualReproductiveHealth => "sexual_reproductive_health",
-            Category::HivSti => "hiv_sti",
-            Category::Genetic => "genetic",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What a piece of the record is, for consent (the model's categories: each fact has one).
+pub use p360_model::Category;
 
 /// Why the provider wants access (a subset of HL7 v3 PurposeOfUse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

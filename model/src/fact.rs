@@ -352,7 +352,8 @@ pub enum FactBody {
     Document(Document),
 }
 
-/// Consent categories a fact falls in (a grant names which it covers).
+/// Consent categories a fact falls in (a grant names which it covers). The last five are
+/// sensitive: shared only when the patient names them ([`crate::sensitivity`] assigns them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -365,9 +366,31 @@ pub enum Category {
     Immunizations,
     Episodes,
     Documents,
+    BehavioralHealth,
+    SubstanceUse,
+    SexualReproductiveHealth,
+    HivSti,
+    Genetic,
 }
 
 impl Category {
+    pub const ALL: [Category; 14] = [
+        Category::Labs,
+        Category::Vitals,
+        Category::Conditions,
+        Category::Medications,
+        Category::Procedures,
+        Category::Allergies,
+        Category::Immunizations,
+        Category::Episodes,
+        Category::Documents,
+        Category::BehavioralHealth,
+        Category::SubstanceUse,
+        Category::SexualReproductiveHealth,
+        Category::HivSti,
+        Category::Genetic,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Labs => "labs",
@@ -379,11 +402,38 @@ impl Category {
             Category::Immunizations => "immunizations",
             Category::Episodes => "episodes",
             Category::Documents => "documents",
+            Category::BehavioralHealth => "behavioral_health",
+            Category::SubstanceUse => "substance_use",
+            Category::SexualReproductiveHealth => "sexual_reproductive_health",
+            Category::HivSti => "hiv_sti",
+            Category::Genetic => "genetic",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn is_sensitive(self) -> bool {
+        matches!(
+            self,
+            Category::BehavioralHealth
+                | Category::SubstanceUse
+                | Category::SexualReproductiveHealth
+                | Category::HivSti
+                | Category::Genetic
+        )
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl FactBody {
+    /// The kind of record this is (never a sensitive category: see [`FactBody::consent_category`]).
     pub fn category(&self) -> Category {
         match self {
             FactBody::Observation(o) => match o.kind {
@@ -398,6 +448,12 @@ impl FactBody {
             FactBody::Encounter(_) => Category::Episodes,
             FactBody::Document(_) => Category::Documents,
         }
+    }
+
+    /// The category consent decides on: the sensitive category its code falls in, if any,
+    /// else its kind.
+    pub fn consent_category(&self) -> Category {
+        crate::sensitivity::sensitive_category(self).unwrap_or_else(|| self.category())
     }
 
     /// The FHIR resource type this fact maps to.

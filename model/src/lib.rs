@@ -12,6 +12,7 @@ pub mod coding;
 pub mod fact;
 pub mod fhir;
 pub mod provenance;
+pub mod sensitivity;
 pub mod ucum;
 
 pub use coding::{CodeSystem, Coding};

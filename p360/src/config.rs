@@ -20,9 +20,30 @@ pub struct Config {
     pub graph: GraphConfig,
     pub lake: LakeConfig,
     pub ocr: OcrConfig,
+    pub consent: ConsentConfig,
     pub drop_folder: DropFolderConfig,
     pub stages: StagesConfig,
     pub aws: AwsConfig,
+}
+
+/// Grants: how long they last by default and at most.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentConfig {
+    pub default_days: i64,
+    pub max_days: i64,
+    /// The key that chains the access ledger (created on first use).
+    pub ledger_key_file: Option<PathBuf>,
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self {
+            default_days: 90,
+            max_days: 365,
+            ledger_key_file: None,
+        }
+    }
 }
 
 /// The OCR engine and clinical NLP of the extract stage.
@@ -85,6 +106,7 @@ impl Default for Config {
             graph: GraphConfig::default(),
             lake: LakeConfig::default(),
             ocr: OcrConfig::default(),
+            consent: ConsentConfig::default(),
             drop_folder: DropFolderConfig::default(),
             stages: StagesConfig::default(),
             aws: AwsConfig::default(),
@@ -423,6 +445,13 @@ impl Config {
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(cfg)
+    }
+
+    pub fn ledger_key_path(&self) -> PathBuf {
+        self.consent
+            .ledger_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("ledger.key"))
     }
 
     pub fn pseudonym_key_path(&self) -> PathBuf {

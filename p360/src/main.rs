@@ -60,6 +60,11 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// The access ledger: `p360 ledger verify` checks its hash chain.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Inspect and replay dead letters.
     Dlq {
         #[command(subcommand)]
@@ -75,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Walk the whole chain; exits non-zero at the first entry that does not verify.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +300,22 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(1)
             });
             p360::extract_cmd::run(&input, &out, jobs).await
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => {
+            let (_, ledger) = p360::system::build_consent(&config)?;
+            let v = ledger.verify()?;
+            match &v.broken_at {
+                None => {
+                    println!("ledger verified: {} entries, head {}", v.entries, v.head);
+                    Ok(())
+                }
+                Some((seq, why)) => bail!(
+                    "ledger broken at entry {seq}: {why} ({} entries before it verify)",
+                    v.entries
+                ),
+            }
         }
         Command::Dlq { command } => dlq(config, command).await,
         Command::Users { command } => users(config, command).await,

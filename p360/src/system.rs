@@ -131,6 +131,7 @@ impl System {
             queue_depth.clone(),
         );
 
+        let (consent, ledger) = build_consent(&config)?;
         let state = AppState {
             verifier: Arc::new(verifier),
             issuer: issuer.clone(),
@@ -145,6 +146,13 @@ impl System {
             queue_depth,
             login_limiter: Arc::default(),
             snapshots: Arc::default(),
+            consent,
+            ledger,
+            grant_limits: p360_consent::GrantLimits {
+                default_days: config.consent.default_days.max(1),
+                max_days: config.consent.max_days.max(1),
+                ..p360_consent::GrantLimits::default()
+            },
         };
         Ok(Self {
             config,
@@ -260,6 +268,24 @@ impl System {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The consent store and decision point, and the access ledger with its chaining key.
+pub fn build_consent(
+    config: &Config,
+) -> anyhow::Result<(p360_consent::Pdp, p360_consent::ledger::Ledger)> {
+    let path = config.data_dir.join("consent.db");
+    let store = p360_consent::SqliteConsentStore::open(&path)
+        .with_context(|| format!("opening the consent store {}", path.display()))?;
+    let key_path = config.ledger_key_path();
+    let key = p360_identity::secret_file::load_or_create(&key_path, || {
+        Ok(rand::random::<[u8; 32]>().to_vec())
+    })
+    .with_context(|| format!("reading the ledger key {}", key_path.display()))?;
+    let ledger_path = config.data_dir.join("ledger.db");
+    let ledger = p360_consent::ledger::Ledger::open(&ledger_path, key)
+        .with_context(|| format!("opening the access ledger {}", ledger_path.display()))?;
+    Ok((p360_consent::Pdp::new(Arc::new(store)), ledger))
 }
 
 /// The extract stage with the OCR engine and clinical NLP the configuration names.

@@ -263,10 +263,18 @@ async fn only_the_patient_reads_their_record_and_bad_tokens_are_refused() {
             200,
             "{path}"
         );
-        for user in ["john", "dr-who", "analyst"] {
+        // Refused before any lookup, with the decision point's reason for each role.
+        for (user, reason) in [
+            ("john", "a patient may act only on their own record"),
+            ("dr-who", "the patient has not granted this provider access"),
+            (
+                "analyst",
+                "payor analysts see pseudonymized population data only, not records",
+            ),
+        ] {
             let t = sb.login(user).await;
             let msg = error_of(get(path, Some(&t)).await.unwrap(), StatusCode::FORBIDDEN).await;
-            assert_eq!(msg, "only the patient may access their own record");
+            assert_eq!(msg, reason);
         }
         let r = get(path, None).await.unwrap();
         assert!(r.headers().contains_key("www-authenticate"));
