@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use p360_consent::ledger::Access;
 use p360_consent::{
-    Action, AnalyticsConsent, Category, ConsentError, Decision, Grant, Purpose, Scope, Subject,
+    Action, AnalyticsConsent, Category, ConsentError, Decision, Grant, Notification, Purpose,
+    Scope, Subject,
 };
 use p360_events::{PatientId, Role, UserId};
 use serde::Deserialize;
@@ -551,4 +552,117 @@ pub(crate) async fn my_patients(
         })
         .collect();
     Ok(Json(json!({ "patients": active })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BreakGlass {
+    reason: String,
+}
+
+/// `POST /v1/patients/{patient}/break-glass` `{"reason"}`: a provider without a grant opens the
+/// record in an emergency. The access is short (4 h by default), read-only, excludes sensitive
+/// categories, is flagged in every ledger entry, and the patient is notified.
+pub(crate) async fn break_glass(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let patient = patient_id(&patient)?;
+    if caller.0.role != Role::Provider {
+        return Err(ApiError::Forbidden(
+            "emergency access is for provider accounts".into(),
+        ));
+    }
+    require_json(&headers)?;
+    let asked: BreakGlass =
+        parse_json(&body, r#"{"reason": string (why, at least 10 characters)}"#)?;
+    let reason = asked.reason.trim().to_owned();
+    if reason.chars().count() < 10 || reason.chars().count() > 500 {
+        return Err(ApiError::BadRequest(
+            "reason: state why, in 10 to 500 characters".into(),
+        ));
+    }
+    let now = Utc::now();
+    let grant = Grant {
+        id: format!("bg-{}", uuid_like()),
+        patient: patient.clone(),
+        grantee: caller.0.user_id.clone(),
+        scope: Scope::read_all(),
+        purpose: Purpose::Emergency,
+        start: now,
+        end: now + chrono::Duration::hours(state.grant_limits.break_glass_hours.max(1)),
+        created_at: now,
+        revoked_at: None,
+        break_glass: true,
+        reason: Some(reason.clone()),
+        version: 1,
+    };
+    state
+        .consent
+        .store()
+        .create(&grant)
+        .await
+        .map_err(store_error)?;
+    let decision = Decision {
+        permit: true,
+        rule: "break_glass",
+        reason: format!("emergency access opened: {}", grant.id),
+        grant_id: Some(grant.id.clone()),
+        purpose: Some(Purpose::Emergency),
+        break_glass: true,
+    };
+    record(
+        &state,
+        &caller,
+        &patient,
+        &decision,
+        "break_glass",
+        &[],
+        Vec::new(),
+    )
+    .await?;
+    state
+        .consent
+        .store()
+        .notify(&Notification {
+            id: format!("note-{}", grant.id),
+            patient: patient.clone(),
+            at: now,
+            kind: "break_glass".into(),
+            message: format!(
+                "Provider {} opened your record in an emergency until {}. Reason given: {reason}",
+                caller.0.user_id,
+                grant.end.to_rfc3339()
+            ),
+            grant_id: Some(grant.id.clone()),
+        })
+        .await
+        .map_err(store_error)?;
+    tracing::warn!(
+        user_id = %caller.0.user_id,
+        patient_id = %patient,
+        grant_id = %grant.id,
+        "break-glass access opened"
+    );
+    Ok((StatusCode::CREATED, Json(grant_json(&grant))))
+}
+
+/// `GET /v1/patients/{patient}/notifications`: newest first.
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let patient = patient_id(&patient)?;
+    require_patient(&caller, &patient)?;
+    let list = state
+        .consent
+        .store()
+        .notifications(&patient, 100)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "notifications": list })))
 }

@@ -124,6 +124,18 @@ pub fn router(state: AppState) -> Router {
             get(access::get_analytics).put(access::put_analytics),
         )
         .route("/v1/providers/me/patients", get(access::my_patients))
+        .route(
+            "/v1/patients/{patient}/break-glass",
+            post(access::break_glass),
+        )
+        .route(
+            "/v1/patients/{patient}/notifications",
+            get(access::notifications),
+        )
+        .route(
+            "/v1/patients/{patient}/episodes",
+            post(records::add_episode),
+        )
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(error::ApiError::Internal(

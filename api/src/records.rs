@@ -86,10 +86,28 @@ pub(crate) async fn add_observation(
     };
     let fact = fhir::from_resource(&patient, &resource, source, now)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    submit(&state, &caller, &patient, std::slice::from_ref(&fact), now).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "fact_id": fact.id, "status": "accepted" })),
+    ))
+}
 
+/// Stores facts entered through the API and announces them (ManualEntrySubmitted) to the
+/// graph writer.
+async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientId,
+    facts: &[Fact],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Some(fact) = facts.first() else {
+        return Ok(());
+    };
     let event_id = EventId::random();
     let key = format!("entries/{patient}/{event_id}.json");
-    let bytes = serde_json::to_vec(&[&fact]).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(facts).map_err(|e| ApiError::Internal(e.to_string()))?;
     let size = bytes.len() as u64;
     state
         .ingest
@@ -121,9 +139,135 @@ pub(crate) async fn add_observation(
         .publish(&[event])
         .await
         .map_err(|e| ApiError::Unavailable(format!("publishing an entry: {e}")))?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Coded {
+    code: String,
+    #[serde(default)]
+    display: Option<String>,
+    /// For procedures: `cpt` (default) or `snomed`.
+    #[serde(default)]
+    system: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Episode {
+    /// v3 ActCode: `AMB` (default), `IMP`, `EMER`, `VR`.
+    #[serde(default)]
+    class: Option<String>,
+    /// `YYYY-MM-DD`.
+    start: String,
+    #[serde(default)]
+    end: Option<String>,
+    /// ICD-10-CM.
+    #[serde(default)]
+    diagnoses: Vec<Coded>,
+    #[serde(default)]
+    procedures: Vec<Coded>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+const EPISODE_SHAPE: &str = r#"{"class"?: "AMB"|"IMP"|"EMER"|"VR", "start": "YYYY-MM-DD", "end"?: "YYYY-MM-DD", "diagnoses"?: [{"code": ICD-10-CM, "display"?}], "procedures"?: [{"code", "system"?: "cpt"|"snomed", "display"?}], "note"?: string}"#;
+
+/// `POST /v1/patients/{patient}/episodes`: a provider with a write grant (or the patient)
+/// adds an encounter with its diagnoses and procedures; it enters the graph with the author
+/// as provenance. 202 with the new facts' ids.
+pub(crate) async fn add_episode(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let patient = patient_id(&patient)?;
+    let decision =
+        access::authorize(&state, &caller, &patient, Action::Write(Category::Episodes)).await?;
+    require_json(&headers)?;
+    let ep: Episode = parse_json(&body, EPISODE_SHAPE)?;
+    let class = ep.class.unwrap_or_else(|| "AMB".into());
+    if !matches!(class.as_str(), "AMB" | "IMP" | "EMER" | "VR") {
+        return Err(ApiError::Unprocessable(
+            "class: one of AMB, IMP, EMER, VR".into(),
+        ));
+    }
+    let icd = |c: &Coded| json!({"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": c.code, "display": c.display}]});
+    let mut resources = vec![json!({
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": class},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "period": {"start": ep.start, "end": ep.end},
+        "reasonCode": ep.diagnoses.iter().map(icd).collect::<Vec<_>>(),
+    })];
+    for d in &ep.diagnoses {
+        resources.push(json!({
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "code": icd(d),
+            "subject": {"reference": format!("Patient/{patient}")},
+            "onsetDateTime": ep.start,
+            "recordedDate": ep.start,
+        }));
+    }
+    for p in &ep.procedures {
+        let system = match p.system.as_deref() {
+            None | Some("cpt") => "http://www.ama-assn.org/go/cpt",
+            Some("snomed") => "http://snomed.info/sct",
+            Some(_) => {
+                return Err(ApiError::Unprocessable(
+                    "procedures[].system: cpt or snomed".into(),
+                ));
+            }
+        };
+        resources.push(json!({
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": {"coding": [{"system": system, "code": p.code, "display": p.display}]},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "performedDateTime": ep.start,
+        }));
+    }
+    let now = Utc::now();
+    let kind = if caller.0.role == p360_events::Role::Provider {
+        SourceKind::Provider
+    } else {
+        SourceKind::ManualEntry
+    };
+    let mut facts = Vec::with_capacity(resources.len());
+    for r in &resources {
+        let source = Provenance {
+            author: Some(caller.0.user_id.clone()),
+            ..Provenance::new(kind, caller.0.user_id.as_str(), now)
+        };
+        let mut fact = fhir::from_resource(&patient, r, source, now)
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        if let FactBody::Encounter(e) = &mut fact.body {
+            e.note = ep.note.clone();
+        }
+        facts.push(fact);
+    }
+    submit(&state, &caller, &patient, &facts, now).await?;
+    let ids: Vec<String> = facts.iter().map(|f| f.id.to_string()).collect();
+    let mut kinds: Vec<&str> = facts.iter().map(|f| f.body.resource_type()).collect();
+    kinds.dedup();
+    access::record(
+        &state,
+        &caller,
+        &patient,
+        &decision,
+        "write",
+        &kinds,
+        ids.clone(),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "fact_id": fact.id, "status": "accepted" })),
+        Json(json!({ "fact_ids": ids, "status": "accepted" })),
     ))
 }
 

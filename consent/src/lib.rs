@@ -14,5 +14,7 @@ pub mod store;
 pub mod testsuite;
 
 pub use decision::{Action, Decision, Pdp, Subject};
-pub use model::{AnalyticsConsent, Category, Grant, GrantLimits, GrantState, Purpose, Scope};
+pub use model::{
+    AnalyticsConsent, Category, Grant, GrantLimits, GrantState, Notification, Purpose, Scope,
+};
 pub use store::{ConsentError, ConsentStore, SqliteConsentStore};

@@ -223,6 +223,19 @@ impl GrantLimits {
     }
 }
 
+/// Something the patient app shows the patient (e.g. an emergency access to their record).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub patient: PatientId,
+    pub at: DateTime<Utc>,
+    /// `break_glass`.
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
 /// A patient's choices about payor uses of their data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnalyticsConsent {

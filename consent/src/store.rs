@@ -4,7 +4,7 @@
 //! the very next request. Changes are conditional on the grant's version, so a patient's
 //! revoke racing an extend cannot both win.
 
-use crate::model::{AnalyticsConsent, Grant, Scope};
+use crate::model::{AnalyticsConsent, Grant, Notification, Scope};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use p360_events::{PatientId, UserId};
@@ -46,6 +46,10 @@ pub trait ConsentStore: Send + Sync {
     async fn revoke(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<Grant>;
     async fn analytics(&self, patient: &PatientId) -> Result<AnalyticsConsent>;
     async fn set_analytics(&self, patient: &PatientId, consent: AnalyticsConsent) -> Result<()>;
+    /// Stores a notification for the patient (idempotent on its id).
+    async fn notify(&self, notification: &Notification) -> Result<()>;
+    /// The patient's notifications, newest first.
+    async fn notifications(&self, patient: &PatientId, limit: usize) -> Result<Vec<Notification>>;
 }
 
 /// The embedded adapter: one SQLite database, grants stored as JSON beside indexed columns.
@@ -72,6 +76,9 @@ impl SqliteConsentStore {
                 version INTEGER NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS grants_patient ON grants (patient, created_at);
              CREATE INDEX IF NOT EXISTS grants_grantee ON grants (grantee, created_at);
+             CREATE TABLE IF NOT EXISTS notifications (
+                id TEXT PRIMARY KEY, patient TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS notifications_patient ON notifications (patient, at);
              CREATE TABLE IF NOT EXISTS analytics_consent (
                 patient TEXT PRIMARY KEY, population INTEGER NOT NULL, tips INTEGER NOT NULL,
                 updated_at TEXT NOT NULL);",
@@ -280,6 +287,47 @@ impl ConsentStore for SqliteConsentStore {
                 .map_err(db)?
                 // Nobody is in analytics until they opt in.
                 .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn notify(&self, n: &Notification) -> Result<()> {
+        let n = n.clone();
+        self.blocking(move |conn| {
+            let body = serde_json::to_string(&n)
+                .map_err(|e| ConsentError::Unavailable(format!("encoding: {e}")))?;
+            conn.execute(
+                "INSERT OR IGNORE INTO notifications (id, patient, at, body) VALUES (?1, ?2, ?3, ?4)",
+                params![n.id, n.patient.as_str(), n.at.to_rfc3339(), body],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn notifications(&self, patient: &PatientId, limit: usize) -> Result<Vec<Notification>> {
+        let p = patient.to_string();
+        self.blocking(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM notifications WHERE patient = ?1 ORDER BY at DESC, id LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![p, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            rows.iter()
+                .map(|b| {
+                    serde_json::from_str(b).map_err(|e| {
+                        ConsentError::Unavailable(format!("a stored notification is unreadable: {e}"))
+                    })
+                })
+                .collect()
         })
         .await
     }

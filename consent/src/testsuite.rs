@@ -2,7 +2,7 @@
 //! comes, against moto).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::model::{AnalyticsConsent, Category, Grant, Purpose, Scope};
+use crate::model::{AnalyticsConsent, Category, Grant, Notification, Purpose, Scope};
 use crate::store::{ConsentError, ConsentStore};
 use chrono::{DateTime, Duration, Utc};
 use p360_events::{PatientId, UserId};
@@ -117,4 +117,24 @@ pub async fn run(store: Arc<dyn ConsentStore>, prefix: &str) {
     };
     store.set_analytics(&patient1, yes).await.unwrap();
     assert_eq!(store.analytics(&patient1).await.unwrap(), yes);
+
+    // Notifications: newest first, stored once per id.
+    for (i, at) in [t0, t0 + Duration::minutes(5)].into_iter().enumerate() {
+        let n = Notification {
+            id: format!("{prefix}n{i}"),
+            patient: patient1.clone(),
+            at,
+            kind: "break_glass".into(),
+            message: format!("note {i}"),
+            grant_id: Some(g1.id.clone()),
+        };
+        store.notify(&n).await.unwrap();
+        store.notify(&n).await.unwrap();
+    }
+    let got = store.notifications(&patient1, 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|n| n.message.as_str()).collect::<Vec<_>>(),
+        ["note 1", "note 0"]
+    );
+    assert_eq!(store.notifications(&patient1, 1).await.unwrap().len(), 1);
 }

@@ -230,3 +230,131 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     assert_eq!(v.entries as usize, entries.len());
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn break_glass_is_short_flagged_and_notified_and_write_back_needs_a_write_grant() {
+    let sb = Sandbox::start().await;
+    let jane = sb.user("jane", Role::Patient);
+    let pid = jane.patient_id.clone().unwrap();
+    let dr = sb.user("dr-er", Role::Provider);
+    let jane_token = sb.login("jane").await;
+    let dr_token = sb.login("dr-er").await;
+    let (status, _) = post(
+        &sb,
+        &format!("/v1/patients/{pid}/observations"),
+        &jane_token,
+        json!({"code": "2345-7", "value": 95.0, "unit": "mg/dL", "date": "2026-03-01"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // Emergency access needs a stated reason; it lasts four hours and is flagged.
+    let glass = format!("/v1/patients/{pid}/break-glass");
+    let (status, body) = post(&sb, &glass, &dr_token, json!({"reason": "help"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, grant) = post(
+        &sb,
+        &glass,
+        &dr_token,
+        json!({"reason": "unconscious in the ED, need medication history"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let start = chrono::DateTime::parse_from_rfc3339(grant["start"].as_str().unwrap()).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(grant["end"].as_str().unwrap()).unwrap();
+    assert_eq!((end - start).num_hours(), 4);
+    assert_eq!(grant["purpose"], "emergency");
+    let everything = format!("/fhir/Patient/{pid}/$everything");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, b) = get(&sb, &everything, &dr_token).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+        if codes(&b) == ["2345-7"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, notes) = get(
+        &sb,
+        &format!("/v1/patients/{pid}/notifications"),
+        &jane_token,
+    )
+    .await;
+    assert_eq!(notes["notifications"][0]["kind"], "break_glass");
+    assert_eq!(notes["notifications"][0]["grant_id"], grant["id"]);
+    let (_, ledger) = get(&sb, &format!("/v1/patients/{pid}/ledger"), &jane_token).await;
+    let flagged = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["break_glass"] == true && e["actor"] == dr.id.as_str())
+        .count();
+    assert!(
+        flagged >= 2,
+        "the opening and the reads are flagged: {ledger}"
+    );
+
+    // Emergency access is read-only: adding an episode needs the patient's write grant.
+    let episodes = format!("/v1/patients/{pid}/episodes");
+    let episode = json!({
+        "class": "EMER", "start": "2026-03-02",
+        "diagnoses": [{"code": "I10", "display": "Essential (primary) hypertension"}],
+        "procedures": [{"code": "99284", "system": "cpt"}],
+        "note": "seen in the emergency department"
+    });
+    let (status, body) = post(&sb, &episodes, &dr_token, episode.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = post(
+        &sb,
+        &format!("/v1/patients/{pid}/grants"),
+        &jane_token,
+        json!({"grantee": dr.id.as_str(), "categories": ["labs", "conditions", "episodes"], "write_episodes": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = post(
+        &sb,
+        &episodes,
+        &dr_token,
+        json!({"start": "2026-03-02", "diagnoses": [{"code": "NOT A CODE"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = post(&sb, &episodes, &dr_token, episode).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["fact_ids"].as_array().unwrap().len(), 3);
+
+    // The episode enters Jane's record with the provider as its author.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, b) = get(
+            &sb,
+            &format!("{everything}?_type=Encounter,Condition,Procedure,Provenance"),
+            &jane_token,
+        )
+        .await;
+        let kinds: Vec<&str> = b["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e["resource"]["resourceType"].as_str())
+            .collect();
+        if kinds.contains(&"Encounter")
+            && kinds.contains(&"Condition")
+            && kinds.contains(&"Procedure")
+        {
+            let text = b.to_string();
+            assert!(text.contains("I10"));
+            assert!(
+                text.contains(dr.id.as_str()),
+                "the provider is the author: {b}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sb.stop().await;
+}
