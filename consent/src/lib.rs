@@ -7,6 +7,8 @@
 //! - [`ledger`]: the patient-visible, hash-chained access ledger.
 
 pub mod decision;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod ledger;
 pub mod model;
 pub mod store;

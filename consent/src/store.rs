@@ -184,7 +184,8 @@ impl ConsentStore for SqliteConsentStore {
                         g.patient.as_str(),
                         g.grantee.as_str(),
                         i64::try_from(g.version).unwrap_or(i64::MAX),
-                        g.created_at.to_rfc3339(),
+                        g.created_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                         encode(&g)?
                     ],
                 )
@@ -298,7 +299,12 @@ impl ConsentStore for SqliteConsentStore {
                 .map_err(|e| ConsentError::Unavailable(format!("encoding: {e}")))?;
             conn.execute(
                 "INSERT OR IGNORE INTO notifications (id, patient, at, body) VALUES (?1, ?2, ?3, ?4)",
-                params![n.id, n.patient.as_str(), n.at.to_rfc3339(), body],
+                params![
+                    n.id,
+                    n.patient.as_str(),
+                    n.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    body
+                ],
             )
             .map_err(db)?;
             Ok(())

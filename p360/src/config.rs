@@ -30,6 +30,10 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsentConfig {
+    /// `sqlite` (embedded, `<data>/consent.db`) or `dynamodb` (feature `aws`).
+    pub store: ConsentStoreKind,
+    /// With `store = "dynamodb"`: the table (the stack's `ConsentTableName` output).
+    pub dynamodb_table: String,
     pub default_days: i64,
     pub max_days: i64,
     /// The key that chains the access ledger (created on first use).
@@ -39,11 +43,20 @@ pub struct ConsentConfig {
 impl Default for ConsentConfig {
     fn default() -> Self {
         Self {
+            store: ConsentStoreKind::Sqlite,
+            dynamodb_table: "p360-consent".into(),
             default_days: 90,
             max_days: 365,
             ledger_key_file: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentStoreKind {
+    Sqlite,
+    Dynamodb,
 }
 
 /// The OCR engine and clinical NLP of the extract stage.

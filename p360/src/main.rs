@@ -304,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => {
-            let (_, ledger) = p360::system::build_consent(&config)?;
+            let (_, ledger) = p360::system::build_consent(&config).await?;
             let v = ledger.verify()?;
             match &v.broken_at {
                 None => {

@@ -131,7 +131,7 @@ impl System {
             queue_depth.clone(),
         );
 
-        let (consent, ledger) = build_consent(&config)?;
+        let (consent, ledger) = build_consent(&config).await?;
         let state = AppState {
             verifier: Arc::new(verifier),
             issuer: issuer.clone(),
@@ -271,12 +271,30 @@ impl System {
 }
 
 /// The consent store and decision point, and the access ledger with its chaining key.
-pub fn build_consent(
+pub async fn build_consent(
     config: &Config,
 ) -> anyhow::Result<(p360_consent::Pdp, p360_consent::ledger::Ledger)> {
-    let path = config.data_dir.join("consent.db");
-    let store = p360_consent::SqliteConsentStore::open(&path)
-        .with_context(|| format!("opening the consent store {}", path.display()))?;
+    use crate::config::ConsentStoreKind;
+    let store: Arc<dyn p360_consent::ConsentStore> = match config.consent.store {
+        ConsentStoreKind::Sqlite => {
+            let path = config.data_dir.join("consent.db");
+            Arc::new(
+                p360_consent::SqliteConsentStore::open(&path)
+                    .with_context(|| format!("opening the consent store {}", path.display()))?,
+            )
+        }
+        #[cfg(feature = "aws")]
+        ConsentStoreKind::Dynamodb => {
+            Arc::new(p360_consent::dynamodb::DynamoConsentStore::from_conf(
+                &crate::aws::sdk_config(&config.aws).await,
+                config.consent.dynamodb_table.clone(),
+            ))
+        }
+        #[cfg(not(feature = "aws"))]
+        ConsentStoreKind::Dynamodb => {
+            bail!("consent.store = \"dynamodb\" needs a build with the `aws` feature")
+        }
+    };
     let key_path = config.ledger_key_path();
     let key = p360_identity::secret_file::load_or_create(&key_path, || {
         Ok(rand::random::<[u8; 32]>().to_vec())
@@ -285,7 +303,7 @@ pub fn build_consent(
     let ledger_path = config.data_dir.join("ledger.db");
     let ledger = p360_consent::ledger::Ledger::open(&ledger_path, key)
         .with_context(|| format!("opening the access ledger {}", ledger_path.display()))?;
-    Ok((p360_consent::Pdp::new(Arc::new(store)), ledger))
+    Ok((p360_consent::Pdp::new(store), ledger))
 }
 
 /// The extract stage with the OCR engine and clinical NLP the configuration names.

@@ -224,7 +224,7 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     assert_eq!(read["purpose"], "treatment");
     assert!(!read["resource_ids"].as_array().unwrap().is_empty());
 
-    let (_, ledger) = p360::system::build_consent(&sb.config).unwrap();
+    let (_, ledger) = p360::system::build_consent(&sb.config).await.unwrap();
     let v = ledger.verify().unwrap();
     assert_eq!(v.broken_at, None);
     assert_eq!(v.entries as usize, entries.len());
