@@ -44,11 +44,12 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
 fi
 "$venv/bin/cfn-lint" infra/template.yaml
 
-step "independent readers: FHIR R4 validator (PyPI fhir.resources 6.1) and DuckDB for the lake"
+step "independent readers: FHIR R4 validator (PyPI fhir.resources 6.1), DuckDB for the lake, OpenAPI validator"
 fhir_venv="${P360_CACHE:-$HOME/.cache/p360}/fhir-venv"
-if [ ! -x "$fhir_venv/bin/python" ] || ! "$fhir_venv/bin/python" -c 'import fhir.resources, duckdb' 2>/dev/null; then
+if [ ! -x "$fhir_venv/bin/python" ] || ! "$fhir_venv/bin/python" -c 'import fhir.resources, duckdb, openapi_spec_validator' 2>/dev/null; then
   python3 -m venv "$fhir_venv"
-  "$fhir_venv/bin/pip" install --quiet --disable-pip-version-check 'fhir.resources==6.1.0' 'pydantic>=1.7,<2' 'duckdb>=1.1,<2'
+  "$fhir_venv/bin/pip" install --quiet --disable-pip-version-check 'fhir.resources==6.1.0' 'pydantic>=1.7,<2' 'duckdb>=1.1,<2' \
+    'openapi-spec-validator>=0.7,<0.8'
 fi
 export P360_FHIR_PYTHON="$fhir_venv/bin/python"
 export P360_LAKE_PYTHON="$fhir_venv/bin/python"

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
         .route("/.well-known/openid-configuration", get(auth::discovery))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/auth/token", post(auth::token))

@@ -74,3 +74,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The API's OpenAPI 3.1 description (`api/openapi/openapi.json`; a test keeps it in step with
+/// the router).
+pub const OPENAPI: &str = include_str!("../openapi/openapi.json");
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}

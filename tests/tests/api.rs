@@ -453,3 +453,64 @@ async fn operations_endpoints() {
     );
     sb.stop().await;
 }
+
+/// The routes the router declares (`api/src/lib.rs`), as (path, methods).
+fn declared_routes() -> Vec<(String, Vec<String>)> {
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/lib.rs")).unwrap();
+    let mut out = Vec::new();
+    for chunk in src.split(".route(").skip(1) {
+        let chunk = chunk.split(".fallback(").next().unwrap();
+        let path = chunk.split('"').nth(1).unwrap().to_owned();
+        let methods = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| chunk.contains(&format!("{m}(")))
+            .map(str::to_owned)
+            .collect();
+        out.push((path, methods));
+    }
+    out
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route_and_is_valid() {
+    let sb = Sandbox::start().await;
+    let r = sb.http.get(sb.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    let routes = declared_routes();
+    assert!(routes.len() > 20, "{routes:?}");
+    for (path, methods) in &routes {
+        let item = &doc["paths"][path];
+        assert!(item.is_object(), "{path} is not in the OpenAPI description");
+        for m in methods {
+            assert!(
+                item[m].is_object(),
+                "{m} {path} is not in the OpenAPI description"
+            );
+        }
+    }
+    let documented = doc["paths"].as_object().unwrap().len();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "the description lists a route the router lacks"
+    );
+
+    // An independent validator (PyPI openapi-spec-validator) checks it against OpenAPI 3.1.
+    let python = std::env::var("P360_FHIR_PYTHON")
+        .expect("P360_FHIR_PYTHON must name the validators' Python (scripts/test.sh sets it up)");
+    let file = sb.dir.path().join("openapi.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-c", "import sys; from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename(sys.argv[1])[0]); print('valid')"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sb.stop().await;
+}
