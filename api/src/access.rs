@@ -284,9 +284,26 @@ pub(crate) async fn list_grants(
         .for_patient(&patient)
         .await
         .map_err(store_error)?;
-    Ok(Json(
-        json!({ "grants": grants.iter().map(grant_json).collect::<Vec<_>>() }),
-    ))
+    let mut out = Vec::with_capacity(grants.len());
+    for g in &grants {
+        let mut v = grant_json(g);
+        v["grantee_profile"] = json!(profile(&state, &g.grantee)?);
+        out.push(v);
+    }
+    Ok(Json(json!({ "grants": out })))
+}
+
+/// The grantee's NPI and organization, when this deployment keeps the accounts.
+fn profile(
+    state: &AppState,
+    user: &UserId,
+) -> Result<Option<p360_identity::users::ProviderProfile>, ApiError> {
+    match &state.directory {
+        Some(dir) => dir
+            .provider_profile(user)
+            .map_err(|e| ApiError::Unavailable(e.to_string())),
+        None => Ok(None),
+    }
 }
 
 async fn own_grant(

@@ -40,6 +40,47 @@ pub struct NewUser<'a> {
     pub patient_id: Option<PatientId>,
 }
 
+/// A provider's identity as a clinician.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderProfile {
+    /// National Provider Identifier (10 digits, Luhn check digit over the `80840` prefix).
+    pub npi: String,
+    pub organization: String,
+}
+
+/// Checks an NPI: ten digits whose last is the Luhn check digit of `80840` + the first nine
+/// (the CMS NPI check-digit rule).
+pub fn check_npi(npi: &str) -> Result<(), IdentityError> {
+    let bad = || IdentityError::Invalid("npi: ten digits with a valid check digit".into());
+    if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let digits: Vec<u32> = format!("80840{}", &npi[..9])
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    // Luhn: double every second digit from the right of the payload.
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    let check = (10 - sum % 10) % 10;
+    if u32::from(npi.as_bytes()[9] - b'0') == check {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
 #[derive(Clone)]
 pub struct Directory {
     conn: Arc<Mutex<Connection>>,
@@ -93,7 +134,10 @@ impl Directory {
              CREATE TABLE IF NOT EXISTS users (
                 id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
                 patient_id TEXT, password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
-                created_at TEXT NOT NULL);",
+                created_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS provider_profiles (
+                user_id TEXT PRIMARY KEY REFERENCES users (id), npi TEXT NOT NULL,
+                organization TEXT NOT NULL);",
         )
         .map_err(db)?;
         Ok(Self {
@@ -246,6 +290,60 @@ impl Directory {
         Ok(rows)
     }
 
+    /// Records a provider's NPI and organization (shown to patients with their grants).
+    pub fn set_provider_profile(
+        &self,
+        id: &UserId,
+        profile: &ProviderProfile,
+    ) -> Result<(), IdentityError> {
+        check_npi(&profile.npi)?;
+        let org = profile.organization.trim();
+        if org.is_empty() || org.chars().count() > 200 {
+            return Err(IdentityError::Invalid(
+                "organization: 1 to 200 characters".into(),
+            ));
+        }
+        let conn = self.lock();
+        let role: Option<String> = conn
+            .query_row("SELECT role FROM users WHERE id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        match role.as_deref() {
+            Some("provider") => {}
+            Some(_) => {
+                return Err(IdentityError::Invalid(
+                    "only provider accounts have an NPI".into(),
+                ));
+            }
+            None => return Err(IdentityError::Invalid("no such account".into())),
+        }
+        conn.execute(
+            "INSERT INTO provider_profiles (user_id, npi, organization) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET npi = ?2, organization = ?3",
+            rusqlite::params![id.as_str(), profile.npi, org],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    pub fn provider_profile(&self, id: &UserId) -> Result<Option<ProviderProfile>, IdentityError> {
+        self.lock()
+            .query_row(
+                "SELECT npi, organization FROM provider_profiles WHERE user_id = ?1",
+                [id.as_str()],
+                |r| {
+                    Ok(ProviderProfile {
+                        npi: r.get(0)?,
+                        organization: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+    }
+
     /// Disables an account: its tokens stop working on the next request.
     pub fn disable(&self, id: &UserId) -> Result<bool, IdentityError> {
         self.lock()
@@ -258,6 +356,15 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npi_check_digits() {
+        // CMS's worked example: 123456789 → check digit 3.
+        assert!(check_npi("1234567893").is_ok());
+        assert!(check_npi("1234567890").is_err());
+        assert!(check_npi("123456789").is_err());
+        assert!(check_npi("12345678a3").is_err());
+    }
 
     #[test]
     fn add_authenticate_disable() {

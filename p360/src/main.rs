@@ -121,6 +121,12 @@ enum UsersCommand {
         /// For a patient: the id of their record (a new one is made if absent).
         #[arg(long)]
         patient_id: Option<String>,
+        /// For a provider: their National Provider Identifier (checked).
+        #[arg(long, requires = "organization")]
+        npi: Option<String>,
+        /// For a provider: their organization.
+        #[arg(long, requires = "npi")]
+        organization: Option<String>,
     },
     /// List accounts.
     List,
@@ -392,8 +398,21 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             role,
             password,
             patient_id,
+            npi,
+            organization,
         } => {
             let role: Role = p360_identity::parse_role(&role)?;
+            let profile = match (npi, organization) {
+                (Some(npi), Some(organization)) => {
+                    anyhow::ensure!(
+                        role == Role::Provider,
+                        "--npi and --organization are for provider accounts"
+                    );
+                    p360_identity::users::check_npi(&npi)?;
+                    Some(p360_identity::users::ProviderProfile { npi, organization })
+                }
+                _ => None,
+            };
             let password = match password {
                 Some(p) => p,
                 None => {
@@ -406,12 +425,16 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 .map(|p| p360_events::PatientId::parse(&p))
                 .transpose()?;
             let user = tokio::task::spawn_blocking(move || {
-                dir.add(NewUser {
+                let user = dir.add(NewUser {
                     username: &username,
                     password: &password,
                     role,
                     patient_id,
-                })
+                })?;
+                if let Some(p) = &profile {
+                    dir.set_provider_profile(&user.id, p)?;
+                }
+                Ok::<_, p360_identity::IdentityError>(user)
             })
             .await??;
             println!(

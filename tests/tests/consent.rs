@@ -61,6 +61,15 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     let jane = sb.user("jane", Role::Patient);
     let pid = jane.patient_id.clone().unwrap();
     let dr = sb.user("dr-house", Role::Provider);
+    sb.directory
+        .set_provider_profile(
+            &dr.id,
+            &p360_identity::users::ProviderProfile {
+                npi: "1234567893".into(),
+                organization: "Princeton-Plainsboro Teaching Hospital".into(),
+            },
+        )
+        .unwrap();
     sb.user("analyst", Role::PayorAnalyst);
     let jane_token = sb.login("jane").await;
     let dr_token = sb.login("dr-house").await;
@@ -114,6 +123,8 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     let end = chrono::DateTime::parse_from_rfc3339(grant["end"].as_str().unwrap()).unwrap();
     assert_eq!((end - start).num_days(), 90);
     assert_eq!(grant["state"], "active");
+    let (_, listed) = get(&sb, &format!("/v1/patients/{pid}/grants"), &jane_token).await;
+    assert_eq!(listed["grants"][0]["grantee_profile"]["npi"], "1234567893");
 
     // The provider sees the glucose only: not the weight (out of scope), not the HIV screen
     // (sensitive, not named); the total counts only what is visible.
