@@ -14,7 +14,7 @@ def main() -> None:
     root = sys.argv[1]
     con = duckdb.connect()
     out = {"tables": {}, "observations": []}
-    for table in ("graph_changes", "observations", "conditions", "medications"):
+    for table in ("graph_changes", "observations", "conditions", "medications", "access_log"):
         glob = f"{root}/{table}/*/*/*/*.parquet"
         try:
             n = con.execute(

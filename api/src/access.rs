@@ -16,7 +16,9 @@ use p360_consent::{
     Action, AnalyticsConsent, Category, ConsentError, Decision, Grant, Notification, Purpose,
     Scope, Subject,
 };
-use p360_events::{PatientId, Role, UserId};
+use p360_events::{
+    AccessOutcome, AccessRecorded, Envelope, Event, EventId, PatientId, Role, UserId,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -114,7 +116,7 @@ pub(crate) async fn record(
         return Ok(());
     }
     let count = resource_ids.len() as u64;
-    state
+    let entry = state
         .ledger
         .record(Access {
             at: Utc::now(),
@@ -132,9 +134,37 @@ pub(crate) async fn record(
             break_glass: decision.break_glass,
         })
         .await
-        .map(|_| ())
         // An access that cannot be recorded does not happen.
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // Mirrored to the lake; the id derives from the entry, so a re-send is one row.
+    let event = Envelope::new(
+        EventId::for_key("access", &entry.seq.to_string()),
+        "/p360/api/access",
+        Event::AccessRecorded(AccessRecorded {
+            patient_id: patient.clone(),
+            ledger_seq: entry.seq,
+            actor_id: caller.0.user_id.clone(),
+            actor_role: caller.0.role,
+            grant_id: decision.grant_id.clone(),
+            resource_types: entry.access.resource_types.clone(),
+            purpose: decision
+                .purpose
+                .map_or("unspecified", |p| p.hl7_code())
+                .to_owned(),
+            outcome: if decision.permit {
+                AccessOutcome::Permit
+            } else {
+                AccessOutcome::Deny
+            },
+            break_glass: decision.break_glass,
+            at: entry.access.at,
+        }),
+    );
+    state
+        .publisher
+        .publish(&[event])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("publishing an access: {e}")))
 }
 
 #[derive(Deserialize)]

@@ -84,16 +84,15 @@ impl System {
             flush_interval: Duration::from_millis(config.lake.flush_interval_ms.max(1)),
             max_rows: config.lake.max_rows.max(1),
         };
+        let (consent, ledger) = build_consent(&config).await?;
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
             Arc::new(build_extract(&config, store.clone(), register.clone()).await?),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
-            Arc::new(p360_sink::LakeSink::new(
-                graph.clone(),
-                store.clone(),
-                pseudonyms,
-                lake,
-            )),
+            Arc::new(
+                p360_sink::LakeSink::new(graph.clone(), store.clone(), pseudonyms, lake)
+                    .with_consent(consent.store().clone()),
+            ),
         ];
 
         let queue = build_queue(&config).await?;
@@ -131,7 +130,6 @@ impl System {
             queue_depth.clone(),
         );
 
-        let (consent, ledger) = build_consent(&config).await?;
         let state = AppState {
             verifier: Arc::new(verifier),
             issuer: issuer.clone(),

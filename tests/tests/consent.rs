@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, lake_rows, wait_for_lake_rows};
 use p360_identity::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -74,6 +74,17 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     let jane_token = sb.login("jane").await;
     let dr_token = sb.login("dr-house").await;
     let analyst_token = sb.login("analyst").await;
+
+    // Jane opts in to population analytics: her rows in the lake say so.
+    let r = sb
+        .http
+        .put(sb.url(&format!("/v1/patients/{pid}/analytics-consent")))
+        .bearer_auth(&jane_token)
+        .json(&json!({"population_analytics": true, "personalized_tips": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     // Jane's record: a weight (vitals), a glucose (labs), an HIV screen (labs, but sensitive).
     for (code, value, unit, category) in [
@@ -239,6 +250,23 @@ async fn grants_open_exactly_their_scope_until_revoked_and_every_access_is_in_th
     let v = ledger.verify().unwrap();
     assert_eq!(v.broken_at, None);
     assert_eq!(v.entries as usize, entries.len());
+
+    // The lake: every ledger entry once in access_log (pseudonymous patient key), and Jane's
+    // observations carry her analytics opt-in.
+    let rows = wait_for_lake_rows(&sb, "access_log", entries.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // past a flush, for a duplicate
+    let rows_after = lake_rows(&sb, "access_log");
+    assert_eq!(rows_after.len(), entries.len(), "{rows_after:?}");
+    assert!(rows.iter().all(|r| r["patient_key"] != pid.as_str()));
+    assert_eq!(
+        rows.iter().filter(|r| r["outcome"] == "deny").count(),
+        entries.iter().filter(|e| e["outcome"] == "deny").count()
+    );
+    let obs = wait_for_lake_rows(&sb, "observations", 3).await;
+    assert!(
+        obs.iter().all(|r| r["analytics_consent"] == true),
+        "{obs:?}"
+    );
     sb.stop().await;
 }
 

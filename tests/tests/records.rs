@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, lake_rows, wait_for_lake_rows};
 use p360_identity::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -48,67 +48,6 @@ fn lake_observations_duckdb(sb: &Sandbox) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn row_json(row: &parquet::record::Row) -> Value {
-    use parquet::record::Field;
-    let mut out = serde_json::Map::new();
-    for (name, field) in row.get_column_iter() {
-        let v = match field {
-            Field::Null => Value::Null,
-            Field::Str(s) => json!(s),
-            Field::Double(d) => json!(d),
-            Field::UInt(u) => json!(u),
-            other => json!(other.to_string()),
-        };
-        out.insert(name.clone(), v);
-    }
-    Value::Object(out)
-}
-
-/// Rows of a lake table, read with the parquet crate.
-fn lake_rows(sb: &Sandbox, table: &str) -> Vec<Value> {
-    let mut rows = Vec::new();
-    let dir = sb.lake_dir().join(table);
-    let mut stack = vec![dir];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "parquet") {
-                let reader = parquet::file::reader::SerializedFileReader::new(
-                    std::fs::File::open(&path).unwrap(),
-                )
-                .unwrap();
-                rows.extend(
-                    parquet::file::reader::FileReader::get_row_iter(&reader, None)
-                        .unwrap()
-                        .map(|r| row_json(&r.unwrap())),
-                );
-            }
-        }
-    }
-    rows
-}
-
-async fn wait_for_lake_rows(sb: &Sandbox, table: &str, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = lake_rows(sb, table);
-        if rows.len() >= n {
-            return rows;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{table}: {} rows in the lake, waiting for {n}",
-            rows.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn wait_for_observations(sb: &Sandbox, patient: &str, token: &str, n: usize) -> Value {
@@ -173,6 +112,10 @@ async fn manual_observation_reaches_the_record_once() {
     assert_eq!(row["value"], 81.5);
     assert_eq!(row["unit"], "kg");
     assert_eq!(row["fact_id"], obs[0]["id"]);
+    assert_eq!(
+        row["analytics_consent"], false,
+        "nobody is in analytics until they opt in"
+    );
     assert_ne!(row["patient_key"], pid.as_str(), "pseudonymized");
     assert!(!row.to_string().contains(pid.as_str()));
 

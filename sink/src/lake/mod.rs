@@ -22,7 +22,8 @@ use chrono::{Datelike, Utc};
 use ledger::{Entry, Ledger, LedgerError, State};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use p360_events::{Envelope, Event, EventType, GraphChanged, PatientId};
+use p360_consent::ConsentStore;
+use p360_events::{AccessRecorded, Envelope, Event, EventType, GraphChanged, PatientId};
 use p360_graph::{GraphStore, facts};
 use p360_model::{Fact, FactId};
 use p360_runtime::{Stage, StageError};
@@ -60,9 +61,26 @@ impl Default for LakeConfig {
 struct Waiter {
     key: String,
     patient_key: String,
-    change: GraphChanged,
-    fact_ids: Vec<FactId>,
+    what: Copied,
     reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// What a waiter brings to the lake.
+enum Copied {
+    Change {
+        change: GraphChanged,
+        fact_ids: Vec<FactId>,
+    },
+    Access(AccessRecorded),
+}
+
+impl Waiter {
+    fn rows(&self) -> usize {
+        match &self.what {
+            Copied::Change { change, .. } => change.changes.len(),
+            Copied::Access(_) => 1,
+        }
+    }
 }
 
 /// The `lake-sink` stage. The ledger is recovered and the flusher started on the first event,
@@ -73,6 +91,8 @@ pub struct LakeSink {
     objects: Arc<dyn ObjectStore>,
     pseudonyms: Pseudonymizer,
     config: LakeConfig,
+    /// Patients' analytics opt-in, stamped on their rows; without it, nobody is opted in.
+    consent: Option<Arc<dyn ConsentStore>>,
     opened: tokio::sync::OnceCell<Opened>,
 }
 
@@ -99,8 +119,15 @@ impl LakeSink {
             objects,
             pseudonyms,
             config,
+            consent: None,
             opened: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Stamps rows with the patient's analytics opt-in read from `store` at flush time.
+    pub fn with_consent(mut self, store: Arc<dyn ConsentStore>) -> Self {
+        self.consent = Some(store);
+        self
     }
 
     /// A sink opened at once: recovery errors surface here.
@@ -130,6 +157,7 @@ impl LakeSink {
                 let done = Arc::new(Mutex::new(recovered.done));
                 let (tx, rx) = mpsc::channel(1024);
                 let flusher = Flusher {
+                    consent: self.consent.clone(),
                     graph: self.graph.clone(),
                     objects: self.objects.clone(),
                     ledger,
@@ -151,41 +179,59 @@ impl Stage for LakeSink {
     }
 
     fn subscribes(&self) -> &'static [EventType] {
-        &[EventType::GraphChanged]
+        &[EventType::GraphChanged, EventType::AccessRecorded]
     }
 
     async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
-        let Event::GraphChanged(change) = &event.event else {
-            return Err(StageError::Permanent(format!(
-                "lake-sink does not handle {}",
-                event.event.event_type()
-            )));
+        let (patient, what, id) = match &event.event {
+            Event::GraphChanged(change) => {
+                if change.changes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let fact_ids = change
+                    .changes
+                    .iter()
+                    .map(|c| FactId::parse(&c.fact_id))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        StageError::Permanent(format!("graph change names a bad fact id: {e}"))
+                    })?;
+                (
+                    change.patient_id.clone(),
+                    Copied::Change {
+                        change: change.clone(),
+                        fact_ids,
+                    },
+                    change.commit_id.to_string(),
+                )
+            }
+            Event::AccessRecorded(a) => (
+                a.patient_id.clone(),
+                Copied::Access(a.clone()),
+                format!("access-{}", a.ledger_seq),
+            ),
+            other => {
+                return Err(StageError::Permanent(format!(
+                    "lake-sink does not handle {}",
+                    other.event_type()
+                )));
+            }
         };
-        if change.changes.is_empty() {
-            return Ok(Vec::new());
-        }
         let opened = self
             .opened()
             .await
             .map_err(|e| StageError::Transient(e.to_string()))?;
-        let patient_key = self.pseudonyms.patient_key(change.patient_id.as_str());
-        let key = format!("{patient_key}/{}", change.commit_id);
+        let patient_key = self.pseudonyms.patient_key(patient.as_str());
+        let key = format!("{patient_key}/{id}");
         if opened.done.lock().is_ok_and(|d| d.contains(&key)) {
             tracing::info!(event_id = %event.id, "commit already in the lake");
             return Ok(Vec::new());
         }
-        let fact_ids = change
-            .changes
-            .iter()
-            .map(|c| FactId::parse(&c.fact_id))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StageError::Permanent(format!("graph change names a bad fact id: {e}")))?;
         let (reply, answer) = oneshot::channel();
         let waiter = Waiter {
             key,
             patient_key,
-            change: change.clone(),
-            fact_ids,
+            what,
             reply,
         };
         opened
@@ -202,6 +248,7 @@ impl Stage for LakeSink {
 }
 
 struct Flusher {
+    consent: Option<Arc<dyn ConsentStore>>,
     graph: Arc<dyn GraphStore>,
     objects: Arc<dyn ObjectStore>,
     ledger: Ledger,
@@ -216,13 +263,13 @@ impl Flusher {
     async fn run(mut self, mut rx: mpsc::Receiver<Waiter>) {
         while let Some(first) = rx.recv().await {
             let deadline = tokio::time::Instant::now() + self.config.flush_interval;
-            let mut rows = first.change.changes.len();
+            let mut rows = first.rows();
             let mut batch = vec![first];
             while rows < self.config.max_rows {
                 tokio::select! {
                     next = rx.recv() => match next {
                         Some(w) => {
-                            rows += w.change.changes.len();
+                            rows += w.rows();
                             batch.push(w);
                         }
                         None => break,
@@ -260,22 +307,29 @@ impl Flusher {
             return Ok(());
         }
         let facts = self.read_facts(&todo).await?;
+        let opted_in = self.analytics(&todo).await?;
         let mut parts = Partitions::new();
         for w in &todo {
-            for (c, id) in w.change.changes.iter().zip(&w.fact_ids) {
-                let row = ChangeRow {
-                    patient_key: w.patient_key.clone(),
-                    commit_id: w.change.commit_id.clone(),
-                    committed_at: w.change.committed_at,
-                    fact_id: c.fact_id.clone(),
-                    category: c.category.clone(),
-                    change_kind: change_kind(c.kind).to_owned(),
-                };
-                tables::add_change(
-                    &mut parts,
-                    &row,
-                    facts.get(&(w.change.patient_id.clone(), id.clone())),
-                );
+            match &w.what {
+                Copied::Change { change, fact_ids } => {
+                    for (c, id) in change.changes.iter().zip(fact_ids) {
+                        let row = ChangeRow {
+                            patient_key: w.patient_key.clone(),
+                            commit_id: change.commit_id.clone(),
+                            committed_at: change.committed_at,
+                            fact_id: c.fact_id.clone(),
+                            category: c.category.clone(),
+                            change_kind: change_kind(c.kind).to_owned(),
+                            analytics_consent: opted_in.contains(&change.patient_id),
+                        };
+                        tables::add_change(
+                            &mut parts,
+                            &row,
+                            facts.get(&(change.patient_id.clone(), id.clone())),
+                        );
+                    }
+                }
+                Copied::Access(a) => tables::add_access(&mut parts, &w.patient_key, a),
             }
         }
         let batch_id = format!(
@@ -336,6 +390,32 @@ impl Flusher {
         Ok(())
     }
 
+    /// The patients of the batch's changes who opted in to population analytics (read now:
+    /// a change of mind applies to the next rows).
+    async fn analytics(&self, todo: &[&Waiter]) -> Result<HashSet<PatientId>, String> {
+        let Some(store) = &self.consent else {
+            return Ok(HashSet::new());
+        };
+        let patients: BTreeSet<&PatientId> = todo
+            .iter()
+            .filter_map(|w| match &w.what {
+                Copied::Change { change, .. } => Some(&change.patient_id),
+                Copied::Access(_) => None,
+            })
+            .collect();
+        let mut out = HashSet::new();
+        for p in patients {
+            let c = store
+                .analytics(p)
+                .await
+                .map_err(|e| format!("reading analytics consent: {e}"))?;
+            if c.population_analytics {
+                out.insert(p.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// The current state of every changed fact, one query per 500 facts.
     async fn read_facts(
         &self,
@@ -343,10 +423,12 @@ impl Flusher {
     ) -> Result<HashMap<(PatientId, FactId), Fact>, String> {
         let wanted: BTreeSet<(PatientId, FactId)> = todo
             .iter()
-            .flat_map(|w| {
-                w.fact_ids
+            .flat_map(|w| match &w.what {
+                Copied::Change { change, fact_ids } => fact_ids
                     .iter()
-                    .map(|id| (w.change.patient_id.clone(), id.clone()))
+                    .map(|id| (change.patient_id.clone(), id.clone()))
+                    .collect::<Vec<_>>(),
+                Copied::Access(_) => Vec::new(),
             })
             .collect();
         let wanted: Vec<_> = wanted.into_iter().collect();

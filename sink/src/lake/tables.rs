@@ -5,12 +5,13 @@
 //! (by `committed_at`) is the fact's current state; `status = 'entered-in-error'` rows retract.
 
 use arrow_array::builder::{
-    ArrayBuilder, Date32Builder, Float64Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt32Builder,
+    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
+use p360_events::{AccessOutcome, AccessRecorded};
 use p360_graph::facts::status_str;
 use p360_model::{Fact, FactBody, Value};
 use std::sync::Arc;
@@ -22,14 +23,17 @@ pub enum Table {
     Observations,
     Conditions,
     Medications,
+    /// The access ledger's entries (who read or wrote which record, under which grant).
+    AccessLog,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::GraphChanges,
         Table::Observations,
         Table::Conditions,
         Table::Medications,
+        Table::AccessLog,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Table {
             Table::Observations => "observations",
             Table::Conditions => "conditions",
             Table::Medications => "medications",
+            Table::AccessLog => "access_log",
         }
     }
 
@@ -87,6 +92,7 @@ impl Table {
                 ("source_count", U32),
                 ("source_kinds", Str),
                 ("min_confidence", OptF64),
+                ("analytics_consent", Bool),
             ],
             Table::Conditions => &[
                 ("patient_key", Str),
@@ -104,6 +110,7 @@ impl Table {
                 ("source_count", U32),
                 ("source_kinds", Str),
                 ("min_confidence", OptF64),
+                ("analytics_consent", Bool),
             ],
             Table::Medications => &[
                 ("patient_key", Str),
@@ -124,6 +131,19 @@ impl Table {
                 ("source_count", U32),
                 ("source_kinds", Str),
                 ("min_confidence", OptF64),
+                ("analytics_consent", Bool),
+            ],
+            Table::AccessLog => &[
+                ("patient_key", Str),
+                ("ledger_seq", U64),
+                ("at", Ts),
+                ("actor_id", Str),
+                ("actor_role", Str),
+                ("grant_id", OptStr),
+                ("resource_types", Str),
+                ("purpose", Str),
+                ("outcome", Str),
+                ("break_glass", Bool),
             ],
         }
     }
@@ -144,6 +164,8 @@ enum Kind {
     OptStr,
     OptF64,
     U32,
+    U64,
+    Bool,
     Date,
     OptDate,
     Ts,
@@ -155,6 +177,8 @@ impl Kind {
             Kind::Str | Kind::OptStr => DataType::Utf8,
             Kind::OptF64 => DataType::Float64,
             Kind::U32 => DataType::UInt32,
+            Kind::U64 => DataType::UInt64,
+            Kind::Bool => DataType::Boolean,
             Kind::Date | Kind::OptDate => DataType::Date32,
             Kind::Ts => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         }
@@ -171,6 +195,8 @@ enum Cell {
     Str(Option<String>),
     F64(Option<f64>),
     U32(u32),
+    U64(u64),
+    Bool(bool),
     Date(Option<NaiveDate>),
     Ts(DateTime<Utc>),
 }
@@ -184,6 +210,9 @@ pub struct ChangeRow {
     pub fact_id: String,
     pub category: String,
     pub change_kind: String,
+    /// Whether the patient had opted in to population analytics when the row was written;
+    /// dashboards keep to rows (and patients) where it is true.
+    pub analytics_consent: bool,
 }
 
 /// Rows of one table, being collected for one Parquet file.
@@ -238,6 +267,16 @@ impl TableRows {
                 })?,
                 Kind::U32 => self.column(name, &cells, UInt32Builder::new(), |b, c| {
                     let Cell::U32(v) = c else { return false };
+                    b.append_value(*v);
+                    true
+                })?,
+                Kind::U64 => self.column(name, &cells, UInt64Builder::new(), |b, c| {
+                    let Cell::U64(v) = c else { return false };
+                    b.append_value(*v);
+                    true
+                })?,
+                Kind::Bool => self.column(name, &cells, BooleanBuilder::new(), |b, c| {
+                    let Cell::Bool(v) = c else { return false };
                     b.append_value(*v);
                     true
                 })?,
@@ -334,7 +373,34 @@ fn common(change: &ChangeRow, fact: &Fact) -> Vec<(&'static str, Cell)> {
         ),
         ("source_kinds", s(&kinds.join(","))),
         ("min_confidence", Cell::F64(min_confidence)),
+        ("analytics_consent", Cell::Bool(change.analytics_consent)),
     ]
+}
+
+/// Adds the row of one access-ledger entry (`patient_key` already pseudonymized).
+pub fn add_access(tables: &mut Partitions, patient_key: &str, a: &AccessRecorded) {
+    let row = vec![
+        ("patient_key", s(patient_key)),
+        ("ledger_seq", Cell::U64(a.ledger_seq)),
+        ("at", Cell::Ts(a.at)),
+        ("actor_id", s(a.actor_id.as_str())),
+        ("actor_role", s(a.actor_role.as_str())),
+        ("grant_id", os(a.grant_id.as_deref())),
+        ("resource_types", s(&a.resource_types.join(","))),
+        ("purpose", s(&a.purpose)),
+        (
+            "outcome",
+            s(match a.outcome {
+                AccessOutcome::Permit => "permit",
+                AccessOutcome::Deny => "deny",
+            }),
+        ),
+        ("break_glass", Cell::Bool(a.break_glass)),
+    ];
+    tables
+        .entry((Table::AccessLog, a.at.date_naive()))
+        .or_insert_with(|| TableRows::new(Table::AccessLog))
+        .push(row);
 }
 
 /// Rows grouped by table and partition day (the day of `committed_at`, UTC).

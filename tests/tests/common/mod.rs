@@ -169,3 +169,66 @@ pub fn sample(name: &str) -> Vec<u8> {
     ))
     .unwrap()
 }
+
+fn row_json(row: &parquet::record::Row) -> serde_json::Value {
+    use parquet::record::Field;
+    let mut out = serde_json::Map::new();
+    for (name, field) in row.get_column_iter() {
+        let v = match field {
+            Field::Null => serde_json::Value::Null,
+            Field::Str(s) => serde_json::json!(s),
+            Field::Double(d) => serde_json::json!(d),
+            Field::UInt(u) => serde_json::json!(u),
+            Field::ULong(u) => serde_json::json!(u),
+            Field::Bool(b) => serde_json::json!(b),
+            other => serde_json::json!(other.to_string()),
+        };
+        out.insert(name.clone(), v);
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Rows of a lake table, read with the parquet crate.
+pub fn lake_rows(sb: &Sandbox, table: &str) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    let dir = sb.lake_dir().join(table);
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let reader = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(&path).unwrap(),
+                )
+                .unwrap();
+                rows.extend(
+                    parquet::file::reader::FileReader::get_row_iter(&reader, None)
+                        .unwrap()
+                        .map(|r| row_json(&r.unwrap())),
+                );
+            }
+        }
+    }
+    rows
+}
+
+pub async fn wait_for_lake_rows(sb: &Sandbox, table: &str, n: usize) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = lake_rows(sb, table);
+        if rows.len() >= n {
+            return rows;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{table}: {} rows in the lake, waiting for {n}",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
