@@ -5,7 +5,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, parse_json, require_json};
+use crate::error::{ApiError, parse_json, patient_id, require_json};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,10 +22,6 @@ use p360_events::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
-
-fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
-    PatientId::parse(raw).map_err(|_| ApiError::BadRequest("invalid patient id in the path".into()))
-}
 
 fn store_error(e: ConsentError) -> ApiError {
     match e {

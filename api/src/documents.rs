@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::access::{authorize, record};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, patient_id};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
@@ -14,10 +14,6 @@ use object_store::ObjectStoreExt;
 use p360_consent::{Action, Category};
 use p360_events::{Channel, DocumentId, PatientId};
 use serde_json::{Value, json};
-
-fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
-    PatientId::parse(raw).map_err(|_| ApiError::BadRequest("invalid patient id in the path".into()))
-}
 
 fn document_id(raw: &str) -> Result<DocumentId, ApiError> {
     DocumentId::parse(raw)

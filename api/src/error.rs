@@ -130,3 +130,9 @@ pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiErr
         ))
     }
 }
+
+/// The patient id of a path, or a 400 that says so.
+pub(crate) fn patient_id(raw: &str) -> Result<p360_events::PatientId, ApiError> {
+    p360_events::PatientId::parse(raw)
+        .map_err(|_| ApiError::BadRequest("invalid patient id in the path".into()))
+}

@@ -1,7 +1,7 @@
 //! The record: manual entry in, FHIR out (`Patient/$everything`, `Observation` search).
 
 use crate::auth::Caller;
-use crate::error::{ApiError, parse_json, require_json};
+use crate::error::{ApiError, parse_json, patient_id, require_json};
 use crate::{AppState, access};
 use axum::Json;
 use axum::body::Bytes;
@@ -16,10 +16,6 @@ use p360_model::{Fact, FactBody, Provenance, SourceKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
-    PatientId::parse(raw).map_err(|_| ApiError::BadRequest("invalid patient id in the path".into()))
-}
 
 /// The simple form of a manual observation: what a patient types on a phone.
 #[derive(Deserialize)]

@@ -170,9 +170,9 @@ impl PageLine<'_> {
     }
 }
 
-/// Runs every extractor over the layout.
-pub fn extract(layout: &Layout) -> Extraction {
-    let lines: Vec<PageLine<'_>> = layout
+/// Every line of the layout, in reading order, with its page.
+pub(crate) fn page_lines(layout: &Layout) -> Vec<PageLine<'_>> {
+    layout
         .pages
         .iter()
         .flat_map(|p| {
@@ -181,7 +181,12 @@ pub fn extract(layout: &Layout) -> Extraction {
                 line,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Runs every extractor over the layout.
+pub fn extract(layout: &Layout) -> Extraction {
+    let lines = page_lines(layout);
     let sections = sections::classify(&lines);
     let kind = sections::document_kind(&lines);
     let header = header::extract(&lines, &sections, kind);

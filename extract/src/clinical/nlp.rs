@@ -181,16 +181,7 @@ pub async fn refine(
     layout: &Layout,
     nlp: &dyn ClinicalNlp,
 ) -> Result<(), NlpError> {
-    let lines: Vec<PageLine<'_>> = layout
-        .pages
-        .iter()
-        .flat_map(|p| {
-            p.lines.iter().map(move |line| PageLine {
-                page: p.number,
-                line,
-            })
-        })
-        .collect();
+    let lines = super::page_lines(layout);
     let sections = classify(&lines);
     let mut diagnoses = SectionText::default();
     let mut medications = SectionText::default();
