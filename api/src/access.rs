@@ -16,9 +16,7 @@ use p360_consent::{
     Action, AnalyticsConsent, Category, ConsentError, Decision, Grant, Notification, Purpose,
     Scope, Subject,
 };
-use p360_events::{
-    AccessOutcome, AccessRecorded, Envelope, Event, EventId, PatientId, Role, UserId,
-};
+use p360_events::{PatientId, Role, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -132,35 +130,24 @@ pub(crate) async fn record(
         .await
         // An access that cannot be recorded does not happen.
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    // Mirrored to the lake; the id derives from the entry, so a re-send is one row.
-    let event = Envelope::new(
-        EventId::for_key("access", &entry.seq.to_string()),
-        "/p360/api/access",
-        Event::AccessRecorded(AccessRecorded {
-            patient_id: patient.clone(),
-            ledger_seq: entry.seq,
-            actor_id: caller.0.user_id.clone(),
-            actor_role: caller.0.role,
-            grant_id: decision.grant_id.clone(),
-            resource_types: entry.access.resource_types.clone(),
-            purpose: decision
-                .purpose
-                .map_or("unspecified", |p| p.hl7_code())
-                .to_owned(),
-            outcome: if decision.permit {
-                AccessOutcome::Permit
-            } else {
-                AccessOutcome::Deny
-            },
-            break_glass: decision.break_glass,
-            at: entry.access.at,
-        }),
-    );
-    state
-        .publisher
-        .publish(&[event])
+    // Mirrored to the lake. If this fails, the entry stays unmarked and the server's ledger
+    // mirror sends it later (same event id, so never twice in the lake).
+    let event = p360_consent::ledger::access_event(&entry)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Err(e) = state.publisher.publish(&[event]).await {
+        tracing::warn!(error = %e, seq = entry.seq, "access not mirrored yet; retried later");
+        return Ok(());
+    }
+    let ledger = state.ledger.clone();
+    let seq = entry.seq;
+    if let Err(e) = tokio::task::spawn_blocking(move || ledger.mark_published(seq))
         .await
-        .map_err(|e| ApiError::Unavailable(format!("publishing an access: {e}")))
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        tracing::warn!(error = %e, seq, "marking a mirrored access failed; it will be sent again");
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,11 @@
 //! rewriting the whole chain needs the key. SQLite triggers refuse updates and deletes, so the
 //! application itself cannot change history. `verify` walks the chain; `p360 ledger verify`
 //! runs it.
+//!
+//! The ledger is also an outbox: each entry is mirrored to the lake as an AccessRecorded event
+//! ([`access_event`], its id derived from the entry), and `published` marks the entries sent.
+//! Whatever a failed publish left unmarked is sent again by [`Ledger::unpublished`]'s caller;
+//! the event id makes a second send harmless. `published` is the only column that may change.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -114,6 +119,7 @@ impl Ledger {
                 seq INTEGER PRIMARY KEY, patient TEXT NOT NULL, at TEXT NOT NULL,
                 body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS ledger_patient ON ledger (patient, seq);
+             CREATE TABLE IF NOT EXISTS ledger_published (seq INTEGER PRIMARY KEY);
              CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
                BEGIN SELECT RAISE(ABORT, 'the access ledger is append-only'); END;
              CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
@@ -156,7 +162,7 @@ impl Ledger {
             params![
                 i64::try_from(seq).unwrap_or(i64::MAX),
                 access.patient.as_str(),
-                access.at.to_rfc3339(),
+                access.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 body,
                 prev,
                 h
@@ -178,6 +184,53 @@ impl Ledger {
         tokio::task::spawn_blocking(move || this.append(access))
             .await
             .map_err(|e| LedgerError::Unavailable(format!("ledger task: {e}")))?
+    }
+
+    /// Marks an entry as mirrored to the lake.
+    pub fn mark_published(&self, seq: u64) -> Result<(), LedgerError> {
+        self.lock()
+            .execute(
+                "INSERT OR IGNORE INTO ledger_published (seq) VALUES (?1)",
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Entries not yet mirrored that were appended before `older_than` (so an append whose own
+    /// publish is still under way is left to it), oldest first.
+    pub fn unpublished(
+        &self,
+        older_than: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT l.seq, l.body, l.prev_hash, l.hash FROM ledger l
+                 LEFT JOIN ledger_published p ON p.seq = l.seq
+                 WHERE p.seq IS NULL AND l.at < ?1 ORDER BY l.seq LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.into_iter().map(entry_of).collect()
     }
 
     /// A patient's entries, newest first, from `before` (exclusive) back.
@@ -213,18 +266,7 @@ impl Ledger {
             .map_err(db)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db)?;
-        rows.into_iter()
-            .map(|(seq, body, prev_hash, hash)| {
-                Ok(Entry {
-                    seq: u64::try_from(seq).unwrap_or(0),
-                    access: serde_json::from_str(&body).map_err(|e| {
-                        LedgerError::Unavailable(format!("entry {seq} is unreadable: {e}"))
-                    })?,
-                    prev_hash,
-                    hash,
-                })
-            })
-            .collect()
+        rows.into_iter().map(entry_of).collect()
     }
 
     /// Walks the whole chain: sequence without gaps, each entry's `prev_hash` equal to the hash
@@ -274,6 +316,52 @@ impl Ledger {
             broken_at: None,
         })
     }
+}
+
+fn entry_of(
+    (seq, body, prev_hash, hash): (i64, String, String, String),
+) -> Result<Entry, LedgerError> {
+    Ok(Entry {
+        seq: u64::try_from(seq).unwrap_or(0),
+        access: serde_json::from_str(&body)
+            .map_err(|e| LedgerError::Unavailable(format!("entry {seq} is unreadable: {e}")))?,
+        prev_hash,
+        hash,
+    })
+}
+
+/// The lake's copy of an entry: an AccessRecorded event whose id derives from the entry, so
+/// sending it twice is one row.
+pub fn access_event(entry: &Entry) -> Result<p360_events::Envelope, LedgerError> {
+    use p360_events::{AccessOutcome, AccessRecorded, Envelope, Event, EventId, Role, UserId};
+    let a = &entry.access;
+    let bad = |what: &str| LedgerError::Unavailable(format!("entry {}: {what}", entry.seq));
+    let purpose = match a.purpose.as_deref() {
+        Some(p) => crate::model::Purpose::parse(p)
+            .map(|p| p.hl7_code())
+            .ok_or_else(|| bad("unknown purpose"))?,
+        None => "unspecified",
+    };
+    Ok(Envelope::new(
+        EventId::for_key("access", &entry.seq.to_string()),
+        "/p360/consent/ledger",
+        Event::AccessRecorded(AccessRecorded {
+            patient_id: a.patient.clone(),
+            ledger_seq: entry.seq,
+            actor_id: UserId::parse(&a.actor).map_err(|_| bad("bad actor id"))?,
+            actor_role: Role::parse_user_role(&a.role).ok_or_else(|| bad("bad role"))?,
+            grant_id: a.grant_id.clone(),
+            resource_types: a.resource_types.clone(),
+            purpose: purpose.to_owned(),
+            outcome: if a.outcome == "permit" {
+                AccessOutcome::Permit
+            } else {
+                AccessOutcome::Deny
+            },
+            break_glass: a.break_glass,
+            at: a.at,
+        }),
+    ))
 }
 
 #[cfg(test)]
@@ -348,6 +436,26 @@ mod tests {
             .unwrap();
         let v = ledger.verify().unwrap();
         assert!(v.broken_at.unwrap().1.contains("missing"));
+
+        // The outbox: entries older than the cut-off and not marked are to be sent.
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        assert_eq!(ledger.unpublished(later, 10).unwrap().len(), 4);
+        ledger.mark_published(1).unwrap();
+        ledger.mark_published(1).unwrap();
+        let left = ledger.unpublished(later, 10).unwrap();
+        assert_eq!(left.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 5]);
+        let event = access_event(&left[0]).unwrap();
+        assert_eq!(
+            event.id,
+            access_event(&left[0]).unwrap().id,
+            "the same id every time"
+        );
+        assert!(
+            ledger
+                .unpublished(Utc::now() - chrono::Duration::hours(1), 10)
+                .unwrap()
+                .is_empty()
+        );
 
         // Another key cannot have written this chain.
         let other = Ledger::open(&path, vec![8u8; 32]).unwrap();

@@ -29,6 +29,16 @@ impl Purpose {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Purpose::Treatment,
+            Purpose::CareCoordination,
+            Purpose::Emergency,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+
     /// The HL7 v3 ActReason code, for the FHIR Consent.
     pub fn hl7_code(self) -> &'static str {
         match self {

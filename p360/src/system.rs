@@ -231,6 +231,11 @@ impl System {
                 shutdown.clone(),
             )));
         }
+        handles.push(tokio::spawn(mirror_ledger(
+            self.state.ledger.clone(),
+            self.publisher.clone(),
+            shutdown.clone(),
+        )));
         if let Some(drop_store) = &self.drop_store {
             let source = p360_ingest::s3_drop::S3Drop::new(
                 drop_store.clone(),
@@ -265,6 +270,50 @@ impl System {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Sends the access-ledger entries whose own publish failed (or was cut by a crash) to the
+/// lake, every few seconds: the ledger is the outbox.
+async fn mirror_ledger(
+    ledger: p360_consent::ledger::Ledger,
+    publisher: Arc<dyn Publisher>,
+    shutdown: CancellationToken,
+) {
+    const EVERY: Duration = Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(10);
+        let l = ledger.clone();
+        let pending = match tokio::task::spawn_blocking(move || l.unpublished(cutoff, 500)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reading the ledger outbox failed");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for entry in pending {
+            let sent = match p360_consent::ledger::access_event(&entry) {
+                Ok(event) => publisher.publish(&[event]).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(()) => {
+                    let l = ledger.clone();
+                    let seq = entry.seq;
+                    let _ = tokio::task::spawn_blocking(move || l.mark_published(seq)).await;
+                    tracing::info!(seq, "access mirrored to the lake by the outbox");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, seq = entry.seq, "access not mirrored yet");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -395,5 +395,39 @@ async fn break_glass_is_short_flagged_and_notified_and_write_back_needs_a_write_
         assert!(tokio::time::Instant::now() < deadline, "{b}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // An entry whose publish never happened (a crash right after the append) reaches the lake
+    // through the ledger outbox.
+    let (_, ledger) = p360::system::build_consent(&sb.config).await.unwrap();
+    let orphan = ledger
+        .append(p360_consent::ledger::Access {
+            at: chrono::Utc::now() - chrono::Duration::seconds(30),
+            patient: pid.clone(),
+            actor: dr.id.to_string(),
+            role: "provider".into(),
+            action: "read".into(),
+            resource_types: vec!["Observation".into()],
+            resource_ids: Vec::new(),
+            resource_count: 0,
+            grant_id: None,
+            purpose: Some("emergency".into()),
+            outcome: "permit".into(),
+            rule: "break_glass".into(),
+            break_glass: true,
+        })
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let rows = lake_rows(&sb, "access_log");
+        if rows.iter().any(|r| r["ledger_seq"] == orphan.seq) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "entry {} never reached the lake",
+            orphan.seq
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     sb.stop().await;
 }
