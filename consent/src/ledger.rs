@@ -204,33 +204,15 @@ impl Ledger {
         older_than: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Entry>, LedgerError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT l.seq, l.body, l.prev_hash, l.hash FROM ledger l
-                 LEFT JOIN ledger_published p ON p.seq = l.seq
-                 WHERE p.seq IS NULL AND l.at < ?1 ORDER BY l.seq LIMIT ?2",
-            )
-            .map_err(db)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
-            )
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)?;
-        rows.into_iter().map(entry_of).collect()
+        self.entries(
+            "SELECT l.seq, l.body, l.prev_hash, l.hash FROM ledger l
+             LEFT JOIN ledger_published p ON p.seq = l.seq
+             WHERE p.seq IS NULL AND l.at < ?1 ORDER BY l.seq LIMIT ?2",
+            params![
+                older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )
     }
 
     /// A patient's entries, newest first, from `before` (exclusive) back.
@@ -240,29 +222,30 @@ impl Ledger {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Entry>, LedgerError> {
+        self.entries(
+            "SELECT seq, body, prev_hash, hash FROM ledger
+             WHERE patient = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            params![
+                patient.as_str(),
+                before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )
+    }
+
+    /// The entries a query of (seq, body, prev_hash, hash) selects.
+    fn entries(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Entry>, LedgerError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, body, prev_hash, hash FROM ledger
-                 WHERE patient = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            )
-            .map_err(db)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(db)?;
         let rows = stmt
-            .query_map(
-                params![
-                    patient.as_str(),
-                    before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
-            )
+            .query_map(args, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
             .map_err(db)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db)?;
