@@ -172,6 +172,20 @@ impl DynamoConsentStore {
         Ok(item)
     }
 
+    /// One item by key, read consistently (a revocation is seen at once).
+    async fn item(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?
+            .item)
+    }
+
     /// All items of one index key, newest first, following pages.
     async fn query(
         &self,
@@ -272,16 +286,11 @@ impl ConsentStore for DynamoConsentStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Grant>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("GRANT#{id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", e))?;
-        out.item.as_ref().map(decode).transpose()
+        self.item(&format!("GRANT#{id}"))
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
     }
 
     async fn for_patient(&self, patient: &PatientId) -> Result<Vec<Grant>> {
@@ -333,16 +342,7 @@ impl ConsentStore for DynamoConsentStore {
     }
 
     async fn analytics(&self, patient: &PatientId) -> Result<AnalyticsConsent> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("ANALYTICS#{patient}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", e))?;
-        Ok(match out.item {
+        Ok(match self.item(&format!("ANALYTICS#{patient}")).await? {
             Some(item) => decode(&item)?,
             None => AnalyticsConsent::default(),
         })
