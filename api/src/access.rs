@@ -78,12 +78,7 @@ pub(crate) async fn deny(
     decision: &Decision,
     action: Action,
 ) -> Result<(), ApiError> {
-    tracing::info!(
-        user_id = %caller.0.user_id,
-        patient_id = %patient,
-        rule = decision.rule,
-        "access denied"
-    );
+    crate::security::denied(caller, Some(patient), decision.rule);
     record(
         state,
         caller,
@@ -110,10 +105,11 @@ pub(crate) async fn record(
         return Ok(());
     }
     let count = resource_ids.len() as u64;
+    let now = state.clock.now();
     let entry = state
         .ledger
         .record(Access {
-            at: Utc::now(),
+            at: now,
             patient: patient.clone(),
             actor: caller.0.user_id.to_string(),
             role: caller.0.role.as_str().to_owned(),
@@ -130,6 +126,9 @@ pub(crate) async fn record(
         .await
         // An access that cannot be recorded does not happen.
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if decision.permit && decision.rule == "grant" {
+        notify_first_use(state, caller, patient, decision, now).await;
+    }
     // Mirrored to the lake. If this fails, the entry stays unmarked and the server's ledger
     // mirror sends it later (same event id, so never twice in the lake).
     let event = p360_consent::ledger::access_event(&entry)
@@ -148,6 +147,55 @@ pub(crate) async fn record(
         tracing::warn!(error = %e, seq, "marking a mirrored access failed; it will be sent again");
     }
     Ok(())
+}
+
+/// Tells the patient the first time a grant is used. Grants already told are remembered in
+/// memory, so the store is written once per grant and process, not on every read (after a
+/// restart the notification's fixed id makes the repeat a no-op). A failure is logged, not
+/// returned: the access itself is recorded already.
+async fn notify_first_use(
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientId,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) {
+    let Some(grant) = decision.grant_id.clone() else {
+        return;
+    };
+    let told = state
+        .notified
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(&grant);
+    if told {
+        return;
+    }
+    let note = Notification {
+        id: format!("note-first-use-{grant}"),
+        patient: patient.clone(),
+        at: now,
+        kind: "grant_first_used".into(),
+        message: format!(
+            "Provider {} used your grant {grant} for the first time.",
+            caller.0.user_id
+        ),
+        grant_id: Some(grant.clone()),
+    };
+    match state.consent.store().notify(&note).await {
+        Ok(()) => {
+            let mut set = state
+                .notified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Bounded: forgetting only costs a repeated, idempotent write.
+            if set.len() > 1_000_000 {
+                set.clear();
+            }
+            set.insert(grant);
+        }
+        Err(e) => tracing::warn!(error = %e, grant_id = %grant, "first-use notification failed"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -196,18 +244,33 @@ fn scope_of(
     Ok(scope)
 }
 
-fn require_patient(caller: &Caller, patient: &PatientId) -> Result<(), ApiError> {
+/// Lets only the record's patient through. Anyone else is refused, and the attempt is in the
+/// patient's ledger (an attempt on their record is theirs to see) and in the security log.
+/// Decided before any lookup, so the refusal says nothing about what exists.
+pub(crate) async fn owner_only(
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientId,
+    verb: &str,
+    what: &str,
+) -> Result<(), ApiError> {
     if caller.0.owns(patient) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only the patient manages access to their record".into(),
-        ))
+        return Ok(());
     }
+    let decision = Decision {
+        permit: false,
+        rule: "owner_only",
+        reason: "only the patient may do this on their own record".into(),
+        grant_id: None,
+        purpose: None,
+        break_glass: false,
+    };
+    crate::security::denied(caller, Some(patient), decision.rule);
+    record(state, caller, patient, &decision, verb, &[what], Vec::new()).await?;
+    Err(ApiError::Forbidden(decision.reason))
 }
 
-fn grant_json(g: &Grant) -> Value {
-    let now = Utc::now();
+fn grant_json(g: &Grant, now: DateTime<Utc>) -> Value {
     let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
     v["state"] = json!(g.state(now));
     v
@@ -222,7 +285,7 @@ pub(crate) async fn create_grant(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "write", "Consent").await?;
     require_json(&headers)?;
     let asked: NewGrant = parse_json(
         &body,
@@ -248,7 +311,7 @@ pub(crate) async fn create_grant(
             "purpose: emergency access is opened by the provider (break-glass), not granted".into(),
         ));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let start = asked.start.unwrap_or(now);
     let end = state
         .grant_limits
@@ -275,7 +338,7 @@ pub(crate) async fn create_grant(
         .await
         .map_err(store_error)?;
     tracing::info!(patient_id = %patient, grant_id = %grant.id, "grant created");
-    Ok((StatusCode::CREATED, Json(grant_json(&grant))))
+    Ok((StatusCode::CREATED, Json(grant_json(&grant, now))))
 }
 
 fn uuid_like() -> String {
@@ -290,16 +353,17 @@ pub(crate) async fn list_grants(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "read", "Consent").await?;
     let grants = state
         .consent
         .store()
         .for_patient(&patient)
         .await
         .map_err(store_error)?;
+    let now = state.clock.now();
     let mut out = Vec::with_capacity(grants.len());
     for g in &grants {
-        let mut v = grant_json(g);
+        let mut v = grant_json(g, now);
         v["grantee_profile"] = json!(profile(&state, &g.grantee)?);
         out.push(v);
     }
@@ -324,9 +388,10 @@ async fn own_grant(
     caller: &Caller,
     patient: &str,
     id: &str,
+    verb: &str,
 ) -> Result<Grant, ApiError> {
     let patient = patient_id(patient)?;
-    require_patient(caller, &patient)?;
+    owner_only(state, caller, &patient, verb, "Consent").await?;
     state
         .consent
         .store()
@@ -344,10 +409,11 @@ pub(crate) async fn get_grant(
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let g = own_grant(&state, &caller, &patient, &id).await?;
+    let g = own_grant(&state, &caller, &patient, &id, "read").await?;
+    let now = state.clock.now();
     Ok(Json(match q.get("format").map(String::as_str) {
-        Some("fhir") => g.to_fhir(Utc::now()),
-        _ => grant_json(&g),
+        Some("fhir") => g.to_fhir(now),
+        _ => grant_json(&g, now),
     }))
 }
 
@@ -380,7 +446,7 @@ pub(crate) async fn change_grant(
         &body,
         r#"{"version": number, "end"?: instant, "categories"?: [..], "sensitive"?: [..], "write_episodes"?: bool}"#,
     )?;
-    let g = own_grant(&state, &caller, &patient, &id).await?;
+    let g = own_grant(&state, &caller, &patient, &id, "write").await?;
     let store = state.consent.store();
     let mut current = g.clone();
     let mut version = change.version;
@@ -415,7 +481,7 @@ pub(crate) async fn change_grant(
             .map_err(ApiError::BadRequest)?;
         current = store.extend(&id, version, end).await.map_err(store_error)?;
     }
-    Ok(Json(grant_json(&current)))
+    Ok(Json(grant_json(&current, state.clock.now())))
 }
 
 #[derive(Deserialize)]
@@ -434,15 +500,16 @@ pub(crate) async fn revoke_grant(
 ) -> Result<Json<Value>, ApiError> {
     require_json(&headers)?;
     let r: Revoke = parse_json(&body, r#"{"version": number}"#)?;
-    own_grant(&state, &caller, &patient, &id).await?;
+    own_grant(&state, &caller, &patient, &id, "write").await?;
+    let now = state.clock.now();
     let g = state
         .consent
         .store()
-        .revoke(&id, r.version, Utc::now())
+        .revoke(&id, r.version, now)
         .await
         .map_err(store_error)?;
     tracing::info!(grant_id = %g.id, "grant revoked");
-    Ok(Json(grant_json(&g)))
+    Ok(Json(grant_json(&g, now)))
 }
 
 /// `GET /v1/patients/{patient}/ledger?before=&limit=`: who accessed the record, newest first.
@@ -453,7 +520,7 @@ pub(crate) async fn ledger(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "read", "AuditEvent").await?;
     let before = q
         .get("before")
         .map(|b| b.parse::<u64>())
@@ -467,11 +534,15 @@ pub(crate) async fn ledger(
         .unwrap_or(50)
         .clamp(1, 500);
     let ledger = state.ledger.clone();
-    let entries = tokio::task::spawn_blocking(move || ledger.for_patient(&patient, before, limit))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Json(json!({ "entries": entries })))
+    let (entries, head) =
+        tokio::task::spawn_blocking(move || ledger.for_patient_at_head(&patient, before, limit))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // The head of the whole chain when these entries were read: `p360 ledger verify` (or an
+    // auditor) can later confirm the chain still passes through it.
+    let head = head.map(|(seq, hash)| json!({"seq": seq, "hash": hash}));
+    Ok(Json(json!({ "entries": entries, "head": head })))
 }
 
 /// `GET /v1/patients/{patient}/access?category=labs`: who can see it now, and why. For the
@@ -483,10 +554,28 @@ pub(crate) async fn explain(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    if !(caller.0.owns(&patient) || caller.0.role == Role::Admin) {
-        return Err(ApiError::Forbidden(
-            "only the patient and administrators may see who has access".into(),
-        ));
+    if caller.0.role == Role::Admin {
+        // An administrator looking at who may see a record is an access the patient sees.
+        let decision = Decision {
+            permit: true,
+            rule: "admin_explain",
+            reason: "administrators may see who has access, not the record".into(),
+            grant_id: None,
+            purpose: None,
+            break_glass: false,
+        };
+        record(
+            &state,
+            &caller,
+            &patient,
+            &decision,
+            "read",
+            &["Consent"],
+            Vec::new(),
+        )
+        .await?;
+    } else {
+        owner_only(&state, &caller, &patient, "read", "Consent").await?;
     }
     let wanted: Vec<Category> = match q.get("category") {
         Some(c) => categories([c.clone()])?.into_iter().collect(),
@@ -518,7 +607,7 @@ pub(crate) async fn get_analytics(
     caller: Caller,
 ) -> Result<Json<AnalyticsConsent>, ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "read", "Consent").await?;
     Ok(Json(
         state
             .consent
@@ -537,7 +626,7 @@ pub(crate) async fn put_analytics(
     body: Bytes,
 ) -> Result<Json<AnalyticsConsent>, ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "write", "Consent").await?;
     require_json(&headers)?;
     let consent: AnalyticsConsent = parse_json(
         &body,
@@ -558,9 +647,10 @@ pub(crate) async fn my_patients(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     if caller.0.role != Role::Provider {
+        crate::security::denied(&caller, None, "providers_only");
         return Err(ApiError::Forbidden("for provider accounts".into()));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let grants = state
         .consent
         .store()
@@ -591,8 +681,11 @@ pub(crate) struct BreakGlass {
 }
 
 /// `POST /v1/patients/{patient}/break-glass` `{"reason"}`: a provider without a grant opens the
-/// record in an emergency. The access is short (4 h by default), read-only, excludes sensitive
-/// categories, is flagged in every ledger entry, and the patient is notified.
+/// record in an emergency, as the deployment's [`BreakGlassPolicy`] allows (by default:
+/// providers with a verified NPI, a few sessions a day, never on the record of a patient who
+/// opted out). The access is short (4 h by default), read-only, excludes sensitive
+/// categories, is flagged in every ledger entry, and the patient is notified. A refusal is in
+/// the patient's ledger too.
 pub(crate) async fn break_glass(
     State(state): State<AppState>,
     Path(patient): Path<String>,
@@ -601,10 +694,31 @@ pub(crate) async fn break_glass(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let patient = patient_id(&patient)?;
+    let refuse = |rule: &'static str, reason: String| Decision {
+        permit: false,
+        rule,
+        reason,
+        grant_id: None,
+        purpose: Some(Purpose::Emergency),
+        break_glass: true,
+    };
     if caller.0.role != Role::Provider {
-        return Err(ApiError::Forbidden(
+        let d = refuse(
+            "break_glass_providers_only",
             "emergency access is for provider accounts".into(),
-        ));
+        );
+        crate::security::denied(&caller, Some(&patient), d.rule);
+        record(
+            &state,
+            &caller,
+            &patient,
+            &d,
+            "break_glass",
+            &[],
+            Vec::new(),
+        )
+        .await?;
+        return Err(ApiError::Forbidden(d.reason));
     }
     require_json(&headers)?;
     let asked: BreakGlass =
@@ -615,7 +729,42 @@ pub(crate) async fn break_glass(
             "reason: state why, in 10 to 500 characters".into(),
         ));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
+    let store = state.consent.store();
+    let verified_npi = match &state.directory {
+        Some(_) => profile(&state, &caller.0.user_id)?.is_some(),
+        // An external identity provider vouches for no NPI here.
+        None => false,
+    };
+    let request = p360_consent::break_glass::BreakGlassRequest {
+        verified_npi,
+        patient_opted_out: store
+            .break_glass_opt_out(&patient)
+            .await
+            .map_err(store_error)?,
+        opened_last_day: p360_consent::break_glass::opened_last_day(
+            &store
+                .for_grantee(&caller.0.user_id)
+                .await
+                .map_err(store_error)?,
+            now,
+        ),
+    };
+    if let Err(r) = state.break_glass.check(request) {
+        let d = refuse(r.rule, r.reason);
+        crate::security::denied(&caller, Some(&patient), d.rule);
+        record(
+            &state,
+            &caller,
+            &patient,
+            &d,
+            "break_glass",
+            &[],
+            Vec::new(),
+        )
+        .await?;
+        return Err(ApiError::Forbidden(d.reason));
+    }
     let grant = Grant {
         id: format!("bg-{}", uuid_like()),
         patient: patient.clone(),
@@ -630,12 +779,7 @@ pub(crate) async fn break_glass(
         reason: Some(reason.clone()),
         version: 1,
     };
-    state
-        .consent
-        .store()
-        .create(&grant)
-        .await
-        .map_err(store_error)?;
+    store.create(&grant).await.map_err(store_error)?;
     let decision = Decision {
         permit: true,
         rule: "break_glass",
@@ -654,9 +798,7 @@ pub(crate) async fn break_glass(
         Vec::new(),
     )
     .await?;
-    state
-        .consent
-        .store()
+    store
         .notify(&Notification {
             id: format!("note-{}", grant.id),
             patient: patient.clone(),
@@ -672,12 +814,161 @@ pub(crate) async fn break_glass(
         .await
         .map_err(store_error)?;
     tracing::warn!(
+        target: crate::security::TARGET,
+        event = "break_glass_opened",
         user_id = %caller.0.user_id,
         patient_id = %patient,
         grant_id = %grant.id,
         "break-glass access opened"
     );
-    Ok((StatusCode::CREATED, Json(grant_json(&grant))))
+    Ok((StatusCode::CREATED, Json(grant_json(&grant, now))))
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OptOut {
+    opt_out: bool,
+}
+
+/// `GET|PUT /v1/patients/{patient}/break-glass-opt-out` `{"opt_out": bool}`: the patient
+/// refuses (or allows again) emergency access to their record.
+pub(crate) async fn get_break_glass_opt_out(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+) -> Result<Json<OptOut>, ApiError> {
+    let patient = patient_id(&patient)?;
+    owner_only(&state, &caller, &patient, "read", "Consent").await?;
+    let opt_out = state
+        .consent
+        .store()
+        .break_glass_opt_out(&patient)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(OptOut { opt_out }))
+}
+
+pub(crate) async fn put_break_glass_opt_out(
+    State(state): State<AppState>,
+    Path(patient): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<OptOut>, ApiError> {
+    let patient = patient_id(&patient)?;
+    owner_only(&state, &caller, &patient, "write", "Consent").await?;
+    require_json(&headers)?;
+    let asked: OptOut = parse_json(&body, r#"{"opt_out": bool}"#)?;
+    state
+        .consent
+        .store()
+        .set_break_glass_opt_out(&patient, asked.opt_out)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(asked))
+}
+
+/// `GET /v1/admin/break-glass?since=<instant>` (default: the last 30 days): every emergency
+/// session, its provider, patient, reason and period, and how many accesses were made under
+/// it, for an administrator's review. Read from the ledger (the sessions and the accesses
+/// flagged break-glass there) and the consent store (the stated reason).
+pub(crate) async fn review_break_glass(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    if caller.0.role != Role::Admin {
+        crate::security::denied(&caller, None, "admins_only");
+        return Err(ApiError::Forbidden("for administrator accounts".into()));
+    }
+    let now = state.clock.now();
+    let since = match q.get("since") {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| {
+                ApiError::BadRequest("since: expected an instant like 2026-03-18T00:00:00Z".into())
+            })?
+            .to_utc(),
+        None => now - chrono::Duration::days(30),
+    };
+    let ledger = state.ledger.clone();
+    let entries = tokio::task::spawn_blocking(move || ledger.break_glass_since(since, 10_000))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // Sessions in the order they were opened; refusals listed apart.
+    let mut sessions: Vec<(String, Value)> = Vec::new();
+    let mut refused = Vec::new();
+    for e in &entries {
+        let a = &e.access;
+        match (&a.grant_id, a.action.as_str(), a.outcome.as_str()) {
+            (Some(g), "break_glass", "permit") => sessions.push((
+                g.clone(),
+                json!({
+                    "grant_id": g, "provider": a.actor, "patient_id": a.patient,
+                    "opened_at": a.at, "ledger_seq": e.seq, "accesses": 0,
+                }),
+            )),
+            (Some(g), _, _) => {
+                if let Some((_, s)) = sessions.iter_mut().find(|(id, _)| id == g) {
+                    s["accesses"] = json!(s["accesses"].as_u64().unwrap_or(0) + 1);
+                }
+            }
+            (None, _, "deny") => refused.push(json!({
+                "provider": a.actor, "patient_id": a.patient, "at": a.at,
+                "rule": a.rule, "ledger_seq": e.seq,
+            })),
+            _ => {}
+        }
+    }
+    let store = state.consent.store();
+    let mut out = Vec::with_capacity(sessions.len());
+    for (id, mut s) in sessions {
+        if let Some(g) = store.get(&id).await.map_err(store_error)? {
+            s["reason"] = json!(g.reason);
+            s["ends"] = json!(g.end);
+            s["state"] = json!(g.state(now));
+        }
+        out.push(s);
+    }
+    tracing::info!(
+        target: crate::security::TARGET,
+        event = "break_glass_reviewed",
+        user_id = %caller.0.user_id,
+        sessions = out.len(),
+        "break-glass sessions listed for review"
+    );
+    Ok(Json(
+        json!({ "since": since, "sessions": out, "refused": refused }),
+    ))
+}
+
+/// Tells the patient, once per grant and end date, that a grant ends within seven days (so
+/// they can extend it). Notifications are read by the app, so checking when they are read is
+/// as timely as a sweep and needs no scheduler.
+async fn notify_expiring(state: &AppState, patient: &PatientId) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let soon = now + chrono::Duration::days(7);
+    let store = state.consent.store();
+    for g in store.for_patient(patient).await.map_err(store_error)? {
+        if g.break_glass || g.state(now) != p360_consent::GrantState::Active || g.end > soon {
+            continue;
+        }
+        let note = Notification {
+            id: format!("note-expiring-{}-{}", g.id, g.end.timestamp()),
+            patient: patient.clone(),
+            at: now,
+            kind: "grant_expiring".into(),
+            message: format!(
+                "Your grant {} to provider {} ends on {}; extend it if they still need access.",
+                g.id,
+                g.grantee,
+                g.end.to_rfc3339()
+            ),
+            grant_id: Some(g.id.clone()),
+        };
+        store.notify(&note).await.map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// `GET /v1/patients/{patient}/notifications`: newest first.
@@ -687,7 +978,8 @@ pub(crate) async fn notifications(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    require_patient(&caller, &patient)?;
+    owner_only(&state, &caller, &patient, "read", "Communication").await?;
+    notify_expiring(&state, &patient).await?;
     let list = state
         .consent
         .store()

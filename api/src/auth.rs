@@ -8,7 +8,6 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::header;
 use axum::http::request::Parts;
-use p360_events::PatientId;
 use p360_identity::{IdentityError, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,27 +23,24 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let refused = |why: &str| {
+            crate::security::token_refused(why);
+            ApiError::Unauthorized(why.to_owned())
+        };
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("missing Authorization header (Bearer token)".into())
-            })?
+            .ok_or_else(|| refused("missing Authorization header (Bearer token)"))?
             .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+            .map_err(|_| refused("malformed Authorization header"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
-            })?
+            .ok_or_else(|| refused("the Authorization header must be 'Bearer <token>'"))?
             .trim();
         let principal = state.verifier.verify(token).await.map_err(|e| match e {
             IdentityError::Unavailable(d) => ApiError::Unavailable(d),
-            other => {
-                tracing::info!(reason = %other, "token refused");
-                ApiError::Unauthorized(other.to_string())
-            }
+            other => refused(&other.to_string()),
         })?;
         // In local mode the directory knows the accounts: a disabled or deleted account's
         // tokens stop working at once, not when they expire.
@@ -53,34 +49,19 @@ impl FromRequestParts<AppState> for Caller {
                 .get(&principal.user_id)
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?;
             if !user.is_some_and(|u| u.active) {
-                tracing::info!(user_id = %principal.user_id, "token of a disabled or deleted account");
+                tracing::warn!(
+                    target: crate::security::TARGET,
+                    event = "token_refused",
+                    user_id = %principal.user_id,
+                    reason = "disabled or deleted account",
+                    "token refused"
+                );
                 return Err(ApiError::Unauthorized(
                     "the account of this token is disabled or deleted".into(),
                 ));
             }
         }
         Ok(Caller(principal))
-    }
-}
-
-impl Caller {
-    /// For now only the patient may act on their own record; the consent service will open it
-    /// to providers with a grant. Decided before any lookup, so a refusal says nothing about
-    /// whether the record or document exists.
-    pub fn require_owner(&self, patient: &PatientId) -> Result<(), ApiError> {
-        if self.0.owns(patient) {
-            Ok(())
-        } else {
-            tracing::warn!(
-                user_id = %self.0.user_id,
-                role = %self.0.role,
-                patient_id = %patient,
-                "access denied: not the record's owner"
-            );
-            Err(ApiError::Forbidden(
-                "only the patient may access their own record".into(),
-            ))
-        }
     }
 }
 

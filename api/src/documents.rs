@@ -29,7 +29,7 @@ pub(crate) async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let patient = patient_id(&patient)?;
-    caller.require_owner(&patient)?;
+    crate::access::owner_only(&state, &caller, &patient, "write", "DocumentReference").await?;
     let mut multipart = multipart.map_err(|_| {
         ApiError::UnsupportedMediaType(
             "expected a multipart/form-data body with the document in a field named 'file'".into(),
@@ -109,15 +109,17 @@ pub(crate) async fn list(
     Ok(Json(json!({ "documents": docs })))
 }
 
-/// The patient's own document (review and corrections are the patient's).
+/// The patient's own document (review and corrections are the patient's). `verb` is what the
+/// caller attempts, for the ledger entry of a refusal.
 pub(crate) async fn find(
     state: &AppState,
     caller: &Caller,
     patient: &str,
     document: &str,
+    verb: &str,
 ) -> Result<p360_ingest::DocumentRecord, ApiError> {
     let patient = patient_id(patient)?;
-    caller.require_owner(&patient)?;
+    crate::access::owner_only(state, caller, &patient, verb, "DocumentReference").await?;
     lookup(state, patient, document).await
 }
 

@@ -1,6 +1,6 @@
-//! The HTTP API: one axum [`router`] for the patient app, and later the provider portal, the
-//! payor dashboards and the FHIR endpoints. The same router serves `p360 serve` and, through
-//! `lambda_http`, an API Lambda.
+//! The HTTP API: one axum [`router`] for the patient app, the provider's reads and write-back,
+//! the FHIR endpoints and operations. `p360 serve` runs it; the API Lambda (`lambda_http`
+//! around the same router) is not built yet.
 //!
 //! Every route that touches a patient's data authenticates the caller ([`auth::Caller`]) and
 //! asks the access decision before reading anything.
@@ -12,6 +12,7 @@ pub mod error;
 pub mod ops;
 mod records;
 mod review;
+pub mod security;
 pub mod snapshots;
 
 use axum::Router;
@@ -55,6 +56,12 @@ pub struct AppState {
     /// The patient-visible access ledger.
     pub ledger: p360_consent::ledger::Ledger,
     pub grant_limits: p360_consent::GrantLimits,
+    /// Who may open a record in an emergency, and how often.
+    pub break_glass: p360_consent::BreakGlassPolicy,
+    /// The one clock of every decision, grant period, token check and ledger timestamp.
+    pub clock: p360_clock::SharedClock,
+    /// Grants whose first use the patient has been told of (see `access::notify_first_use`).
+    pub notified: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Multipart framing on top of the file itself.
@@ -129,6 +136,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/patients/{patient}/break-glass",
             post(access::break_glass),
         )
+        .route(
+            "/v1/patients/{patient}/break-glass-opt-out",
+            get(access::get_break_glass_opt_out).put(access::put_break_glass_opt_out),
+        )
+        .route("/v1/admin/break-glass", get(access::review_break_glass))
         .route(
             "/v1/patients/{patient}/notifications",
             get(access::notifications),

@@ -48,7 +48,7 @@ pub(crate) async fn add_observation(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let patient = patient_id(&patient)?;
-    caller.require_owner(&patient)?;
+    access::owner_only(&state, &caller, &patient, "write", "Observation").await?;
     require_json(&headers)?;
     let raw: Value = parse_json(&body, SIMPLE_SHAPE)?;
     let resource = if raw.get("resourceType").is_some() {
@@ -61,6 +61,10 @@ pub(crate) async fn add_observation(
     } else {
         let s: SimpleObservation = serde_json::from_value(raw).map_err(|_| {
             ApiError::Unprocessable(format!("the JSON body must be {SIMPLE_SHAPE}"))
+        })?;
+        // A typed code: say why it is wrong (a check-digit mismatch is usually a typo).
+        p360_model::coding::check_loinc(&s.code).map_err(|e| {
+            ApiError::Unprocessable(format!("Observation.code.coding[0].code: {e}"))
         })?;
         json!({
             "resourceType": "Observation",
@@ -75,13 +79,18 @@ pub(crate) async fn add_observation(
             "valueQuantity": { "value": s.value, "unit": s.unit, "system": "http://unitsofmeasure.org", "code": s.unit },
         })
     };
-    let now = Utc::now();
+    let now = state.clock.now();
     let source = Provenance {
         author: Some(caller.0.user_id.clone()),
         ..Provenance::new(SourceKind::ManualEntry, caller.0.user_id.as_str(), now)
     };
     let fact = fhir::from_resource(&patient, &resource, source, now)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    // Typed by a person, with no lab behind it: refuse values no living human can have.
+    if let FactBody::Observation(obs) = &fact.body {
+        p360_model::plausibility::check_observation(obs)
+            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    }
     submit(&state, &caller, &patient, std::slice::from_ref(&fact), now).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -228,7 +237,7 @@ pub(crate) async fn add_episode(
             "performedDateTime": ep.start,
         }));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let kind = if caller.0.role == p360_events::Role::Provider {
         SourceKind::Provider
     } else {
@@ -363,7 +372,15 @@ fn urlencode(v: &str) -> String {
 }
 
 /// `GET /fhir/Patient/{id}/$everything` with `_type`, `_since`, `start`, `end`, `_count`,
-/// `_offset`.
+/// `_offset`. The patient reads everything; anyone else reads only the categories the
+/// decision point permits now, filtered before counting and paging (totals never reveal what
+/// is hidden), and every page they read is in the patient's ledger.
+///
+/// Both read the same way: filter and page on the fact index, then read only the page's
+/// facts. The matching ids are kept as a snapshot for the `next` links, bound to the patient,
+/// the filters, the caller and the categories permitted; every page asks the decision point
+/// again, so a revocation refuses the very next page and a narrowed grant (other categories)
+/// finds no snapshot and searches afresh.
 pub(crate) async fn everything(
     State(state): State<AppState>,
     Path(patient): Path<String>,
@@ -371,15 +388,17 @@ pub(crate) async fn everything(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let patient = patient_id(&patient)?;
-    if !caller.0.owns(&patient) {
-        return everything_granted(&state, &caller, &patient, &q).await;
-    }
+    let owner = caller.0.owns(&patient);
+    let granted = if owner {
+        None
+    } else {
+        Some(readable(&state, &caller, &patient).await?)
+    };
+    let allowed: Option<&[Category]> = granted.as_ref().map(|(a, _)| a.as_slice());
     let types: Option<Vec<String>> = q
         .get("_type")
         .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect());
     let (since, start, end) = time_filters(&q)?;
-    // Filter and page on the index (or the snapshot of it the previous page left), then read
-    // only the page's facts.
     let filters = {
         let mut f: Vec<String> = q
             .iter()
@@ -387,6 +406,11 @@ pub(crate) async fn everything(
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         f.sort();
+        if let Some(allowed) = allowed {
+            let cats: Vec<&str> = allowed.iter().map(|c| c.as_str()).collect();
+            f.push(format!("@reader={}", caller.0.user_id));
+            f.push(format!("@categories={}", cats.join(",")));
+        }
         f.join("&")
     };
     let snapshot = q.get("_snapshot").and_then(|t| {
@@ -398,11 +422,13 @@ pub(crate) async fn everything(
     let (token, matching) = match snapshot {
         Some(found) => found,
         None => {
-            let index = p360_graph::facts::index_patient(&*state.graph, &patient)
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let index =
+                p360_graph::facts::index_patient_with(&*state.graph, &patient, allowed.is_some())
+                    .await
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
             let ids: Vec<p360_model::FactId> = index
                 .into_iter()
+                .filter(|f| allowed.is_none_or(|a| f.category.is_some_and(|c| a.contains(&c))))
                 .filter(|f| {
                     types
                         .as_ref()
@@ -419,9 +445,10 @@ pub(crate) async fn everything(
             (token, std::sync::Arc::new(ids))
         }
     };
-    let include_patient = types
-        .as_ref()
-        .is_none_or(|t| t.iter().any(|t| t == "Patient"));
+    let include_patient = owner
+        && types
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|t| t == "Patient"));
     let extra = if include_patient {
         vec![fhir::patient_resource(&patient, &Demographics::default())]
     } else {
@@ -434,9 +461,27 @@ pub(crate) async fn everything(
         .take(count)
         .map(|id| (patient.clone(), id.clone()))
         .collect();
-    let facts = p360_graph::facts::read_many(&*state.graph, &page)
+    let mut facts = p360_graph::facts::read_many(&*state.graph, &page)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if let Some((allowed, decision)) = &granted {
+        // The index said these are permitted; the facts themselves say so too (a fact whose
+        // category the index could not tell is never shown).
+        facts.retain(|f| allowed.contains(&f.body.consent_category()));
+        let mut kinds: Vec<&str> = facts.iter().map(|f| f.body.resource_type()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        access::record(
+            &state,
+            &caller,
+            &patient,
+            decision,
+            "read",
+            &kinds,
+            facts.iter().map(|f| f.id.to_string()).collect(),
+        )
+        .await?;
+    }
     let base = format!("/fhir/Patient/{patient}/$everything");
     let mut links = q.clone();
     links.insert("_snapshot".into(), token);
@@ -492,62 +537,6 @@ async fn readable(
             Err(ApiError::Forbidden(d.reason))
         }
     }
-}
-
-/// `$everything` for someone other than the owner: only the categories the decision point
-/// permits now, counted and paged after filtering (totals never reveal what is hidden); no
-/// snapshot, so a revocation or a narrowed scope applies to the very next page.
-async fn everything_granted(
-    state: &AppState,
-    caller: &Caller,
-    patient: &PatientId,
-    q: &HashMap<String, String>,
-) -> Result<Json<Value>, ApiError> {
-    let (allowed, decision) = readable(state, caller, patient).await?;
-    let types: Option<Vec<&str>> = q
-        .get("_type")
-        .map(|t| t.split(',').map(str::trim).collect());
-    let (since, start, end) = time_filters(q)?;
-    let facts: Vec<Fact> = facts_of(state, patient)
-        .await?
-        .into_iter()
-        .filter(|f| allowed.contains(&f.body.consent_category()))
-        .filter(|f| {
-            types
-                .as_ref()
-                .is_none_or(|t| t.contains(&f.body.resource_type()))
-        })
-        .filter(|f| {
-            since.is_none_or(|s| {
-                f.provenance
-                    .iter()
-                    .map(|p| p.recorded)
-                    .max()
-                    .is_some_and(|r| r >= s)
-            })
-        })
-        .filter(|f| match f.body.day() {
-            Some(d) => start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e),
-            None => start.is_none() && end.is_none(),
-        })
-        .collect();
-    let (count, offset) = page_params(q)?;
-    let page: Vec<&Fact> = facts.iter().skip(offset).take(count).collect();
-    let mut kinds: Vec<&str> = page.iter().map(|f| f.body.resource_type()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    access::record(
-        state,
-        caller,
-        patient,
-        &decision,
-        "read",
-        &kinds,
-        page.iter().map(|f| f.id.to_string()).collect(),
-    )
-    .await?;
-    let base = format!("/fhir/Patient/{patient}/$everything");
-    Ok(Json(searchset(&base, q, &facts, Vec::new())?))
 }
 
 /// `GET /fhir/Observation?patient={id}&code=[system|]code`.

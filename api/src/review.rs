@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
-use chrono::Utc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use p360_events::{Envelope, Event, EventId, ManualEntrySubmitted, ObjectRef};
@@ -47,8 +46,14 @@ async fn load(
         }
         Err(e) => return Err(ApiError::Unavailable(format!("reading an extraction: {e}"))),
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::Internal(format!("stored extraction: {e}")))
+    // serde's message can quote the stored (patient) text: log where it broke, not what.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored extraction unreadable at line {}, column {}",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 fn summary(f: &Fact) -> String {
@@ -80,7 +85,7 @@ pub(crate) async fn list(
     Path((patient, document)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    find(&state, &caller, &patient, &document).await?;
+    find(&state, &caller, &patient, &document, "read").await?;
     let stored = load(&state, &patient, &document).await?;
     let facts: Vec<Value> = stored
         .facts
@@ -136,7 +141,7 @@ pub(crate) async fn page_image(
     Query(region): Query<Region>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let record = find(&state, &caller, &patient, &document).await?;
+    let record = find(&state, &caller, &patient, &document, "read").await?;
     let stored = load(&state, &patient, &document).await?;
     let info = stored
         .pages
@@ -223,9 +228,7 @@ fn corrected(fact: &Fact, d: &Decision) -> Result<FactBody, ApiError> {
             }
             if let Some(u) = &d.unit {
                 if p360_model::ucum::parse(u).is_err() {
-                    return Err(ApiError::Unprocessable(format!(
-                        "unit: '{u}' is not a UCUM unit"
-                    )));
+                    return Err(ApiError::Unprocessable("unit: not a UCUM unit".into()));
                 }
                 *unit = u.clone();
             }
@@ -241,9 +244,7 @@ fn corrected(fact: &Fact, d: &Decision) -> Result<FactBody, ApiError> {
             })?;
             let (code, display, _) = p360_extract::terminology::icd10cm::table()
                 .get(code)
-                .ok_or_else(|| {
-                    ApiError::Unprocessable(format!("code: '{code}' is not an ICD-10-CM code"))
-                })?;
+                .ok_or_else(|| ApiError::Unprocessable("code: not an ICD-10-CM code".into()))?;
             c.code = vec![Coding::new(CodeSystem::Icd10Cm, code, Some(display))];
         }
         _ => {
@@ -260,10 +261,15 @@ pub(crate) async fn decide(
     State(state): State<AppState>,
     Path((patient, document, fact_id)): Path<(String, String, String)>,
     caller: Caller,
-    Json(decision): Json<Decision>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    let record = find(&state, &caller, &patient, &document).await?;
-    let _ = record;
+    find(&state, &caller, &patient, &document, "write").await?;
+    crate::error::require_json(&headers)?;
+    let decision: Decision = crate::error::parse_json(
+        &body,
+        r#"{"action": "confirm"|"correct"|"reject", "value"?: number, "unit"?: UCUM, "code"?: ICD-10-CM}"#,
+    )?;
     let mut stored = load(&state, &patient, &document).await?;
     let fact = stored
         .facts
@@ -271,7 +277,7 @@ pub(crate) async fn decide(
         .find(|f| f.id.as_str() == fact_id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound("no such fact in this extraction".into()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let user = caller.0.user_id.clone();
     let mut review = Provenance::new(SourceKind::ManualEntry, format!("review:{document}"), now);
     review.document = fact.provenance.first().and_then(|p| p.document.clone());

@@ -5,6 +5,7 @@
 use crate::model::{Category, Grant, GrantState, Purpose};
 use crate::store::{ConsentStore, Result};
 use chrono::{DateTime, Utc};
+use p360_clock::SharedClock;
 use p360_events::{PatientId, Role};
 use serde::Serialize;
 use std::sync::Arc;
@@ -208,15 +209,31 @@ pub fn decide(
 #[derive(Clone)]
 pub struct Pdp {
     store: Arc<dyn ConsentStore>,
+    clock: SharedClock,
 }
 
 impl Pdp {
+    /// A decision point on the system clock.
     pub fn new(store: Arc<dyn ConsentStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            clock: p360_clock::system(),
+        }
+    }
+
+    /// Decides at `clock`'s time (tests move it to see grants expire).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ConsentStore> {
         &self.store
+    }
+
+    /// The clock decisions are taken at; grant periods are set from it too.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Decides one action; grants are read now, never from a cache.
@@ -246,7 +263,7 @@ impl Pdp {
             }
             _ => Vec::new(),
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         Ok(actions
             .iter()
             .map(|a| decide(subject, patient, *a, &grants, now))
@@ -261,7 +278,7 @@ impl Pdp {
         category: Category,
     ) -> Result<Vec<(String, Decision)>> {
         let grants = self.store.for_patient(patient).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut grantees: Vec<&str> = grants.iter().map(|g| g.grantee.as_str()).collect();
         grantees.sort_unstable();
         grantees.dedup();

@@ -5,7 +5,8 @@
 //!   and `revoked_at` (when revoked) as attributes for indexes and conditions, and `ttl` (epoch
 //!   seconds: the end plus a retention, so patients still see expired grants for a while; reads
 //!   decide on the end themselves, since TTL deletion is lazy);
-//! - `NOTE#<id>`: a notification; `ANALYTICS#<patient>`: analytics consent.
+//! - `NOTE#<id>`: a notification; `ANALYTICS#<patient>`: analytics consent; `PREFS#<patient>`:
+//!   the patient's break-glass opt-out.
 //!
 //! Two global secondary indexes: `by_patient` (`patient`, `created_at`) and `by_grantee`
 //! (`grantee`, `created_at`). Extend, rescope and revoke are conditional writes on
@@ -355,6 +356,30 @@ impl ConsentStore for DynamoConsentStore {
             .item("pk", s(format!("ANALYTICS#{patient}")))
             .item("kind", s("analytics"))
             .item("body", s(encode(&consent)?))
+            .send()
+            .await
+            .map_err(|e| unavailable("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn break_glass_opt_out(&self, patient: &PatientId) -> Result<bool> {
+        Ok(match self.item(&format!("PREFS#{patient}")).await? {
+            Some(item) => item
+                .get("break_glass_opt_out")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            None => false,
+        })
+    }
+
+    async fn set_break_glass_opt_out(&self, patient: &PatientId, opt_out: bool) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("PREFS#{patient}")))
+            .item("kind", s("prefs"))
+            .item("break_glass_opt_out", AttributeValue::Bool(opt_out))
             .send()
             .await
             .map_err(|e| unavailable("PutItem", e))?;

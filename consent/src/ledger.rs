@@ -71,6 +71,9 @@ pub struct Entry {
     pub hash: String,
 }
 
+/// The newest entry of the chain: its sequence number and hash.
+pub type Head = (u64, String);
+
 /// Ids kept per entry; a listing of thousands keeps its count, not every id.
 pub const MAX_IDS: usize = 200;
 
@@ -162,7 +165,7 @@ impl Ledger {
             params![
                 i64::try_from(seq).unwrap_or(i64::MAX),
                 access.patient.as_str(),
-                access.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                timestamp(access.at),
                 body,
                 prev,
                 h
@@ -209,7 +212,7 @@ impl Ledger {
              LEFT JOIN ledger_published p ON p.seq = l.seq
              WHERE p.seq IS NULL AND l.at < ?1 ORDER BY l.seq LIMIT ?2",
             params![
-                older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                timestamp(older_than),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
         )
@@ -235,7 +238,14 @@ impl Ledger {
 
     /// The entries a query of (seq, body, prev_hash, hash) selects.
     fn entries(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Entry>, LedgerError> {
-        let conn = self.lock();
+        Self::entries_of(&self.lock(), sql, args)
+    }
+
+    fn entries_of(
+        conn: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Entry>, LedgerError> {
         let mut stmt = conn.prepare_cached(sql).map_err(db)?;
         let rows = stmt
             .query_map(args, |r| {
@@ -252,42 +262,137 @@ impl Ledger {
         rows.into_iter().map(entry_of).collect()
     }
 
+    /// The newest entry's sequence number and hash (`None` while the ledger is empty).
+    pub fn head(&self) -> Result<Option<Head>, LedgerError> {
+        Self::head_of(&self.lock())
+    }
+
+    fn head_of(conn: &Connection) -> Result<Option<Head>, LedgerError> {
+        conn.query_row(
+            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(db)
+        .map(|h| h.map(|(seq, hash)| (u64::try_from(seq).unwrap_or(0), hash)))
+    }
+
+    /// The stored hash of entry `seq`, if there is one.
+    pub fn hash_at(&self, seq: u64) -> Result<Option<String>, LedgerError> {
+        self.lock()
+            .query_row(
+                "SELECT hash FROM ledger WHERE seq = ?1",
+                [i64::try_from(seq).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// A patient's entries (as [`Ledger::for_patient`]) together with the head of the whole
+    /// chain at the moment they were read, so the patient can later check that what they saw
+    /// is still part of the chain.
+    pub fn for_patient_at_head(
+        &self,
+        patient: &PatientId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, Option<Head>), LedgerError> {
+        let conn = self.lock();
+        let entries = Self::entries_of(
+            &conn,
+            "SELECT seq, body, prev_hash, hash FROM ledger
+             WHERE patient = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            params![
+                patient.as_str(),
+                before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok((entries, Self::head_of(&conn)?))
+    }
+
+    /// Break-glass entries (the sessions opened and every access under them) recorded at or
+    /// after `since`, oldest first: what an administrator reviews.
+    pub fn break_glass_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        self.entries(
+            "SELECT seq, body, prev_hash, hash FROM ledger
+             WHERE at >= ?1 AND json_extract(body, '$.break_glass') = 1 ORDER BY seq LIMIT ?2",
+            params![timestamp(since), i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
     /// Walks the whole chain: sequence without gaps, each entry's `prev_hash` equal to the hash
-    /// before it, each hash recomputed under the key.
+    /// before it, each hash recomputed under the key, and the indexed columns (`patient`, `at`:
+    /// what the patient's view selects on) equal to the hashed content, so an entry cannot be
+    /// re-attributed to another patient by editing a column.
     pub fn verify(&self) -> Result<Verification, LedgerError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare("SELECT seq, body, prev_hash, hash FROM ledger ORDER BY seq")
+            .prepare("SELECT seq, patient, at, body, prev_hash, hash FROM ledger ORDER BY seq")
             .map_err(db)?;
         let mut rows = stmt.query([]).map_err(db)?;
         let mut expected_seq = 1u64;
         let mut prev = GENESIS.to_owned();
         let mut n = 0u64;
         while let Some(r) = rows.next().map_err(db)? {
-            let seq = u64::try_from(r.get::<_, i64>(0).map_err(db)?).unwrap_or(0);
-            let body: String = r.get(1).map_err(db)?;
-            let stored_prev: String = r.get(2).map_err(db)?;
-            let stored_hash: String = r.get(3).map_err(db)?;
-            let broken = |why: String| Verification {
+            let raw_seq: i64 = r.get(0).map_err(db)?;
+            let patient: String = r.get(1).map_err(db)?;
+            let at: String = r.get(2).map_err(db)?;
+            let body: String = r.get(3).map_err(db)?;
+            let stored_prev: String = r.get(4).map_err(db)?;
+            let stored_hash: String = r.get(5).map_err(db)?;
+            let broken = |seq: u64, why: String| Verification {
                 entries: n,
                 head: prev.clone(),
                 broken_at: Some((seq, why)),
             };
+            // A tampered sequence number can be anything SQLite stores, zero and negative
+            // numbers included.
+            let seq = match u64::try_from(raw_seq) {
+                Ok(s) if s >= expected_seq => s,
+                _ => {
+                    return Ok(broken(
+                        expected_seq,
+                        format!("an entry is numbered {raw_seq}, out of sequence"),
+                    ));
+                }
+            };
             if seq != expected_seq {
-                return Ok(broken(format!(
-                    "entries {expected_seq} to {} are missing",
-                    seq - 1
-                )));
+                return Ok(broken(
+                    expected_seq,
+                    format!("entries {expected_seq} to {} are missing", seq - 1),
+                ));
             }
             if stored_prev != prev {
-                return Ok(broken("it does not chain to the entry before it".into()));
+                return Ok(broken(
+                    seq,
+                    "it does not chain to the entry before it".into(),
+                ));
             }
             let access: Access = match serde_json::from_str(&body) {
                 Ok(a) => a,
-                Err(_) => return Ok(broken("its content is unreadable".into())),
+                Err(_) => return Ok(broken(seq, "its content is unreadable".into())),
             };
             if hash(&self.key, &prev, &access, seq)? != stored_hash {
-                return Ok(broken("its content does not match its hash".into()));
+                return Ok(broken(seq, "its content does not match its hash".into()));
+            }
+            if patient != access.patient.as_str() {
+                return Ok(broken(
+                    seq,
+                    "its patient column differs from the hashed entry (re-attributed)".into(),
+                ));
+            }
+            if at != timestamp(access.at) {
+                return Ok(broken(
+                    seq,
+                    "its time column differs from the hashed entry".into(),
+                ));
             }
             prev = stored_hash;
             expected_seq += 1;
@@ -299,6 +404,22 @@ impl Ledger {
             broken_at: None,
         })
     }
+
+    /// The key's MAC over `parts` (checkpoints are signed with the ledger's key).
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> Result<String, LedgerError> {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.key).map_err(|e| LedgerError::Key(e.to_string()))?;
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// The stored form of an instant (fixed width, so it also sorts as text).
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn entry_of(
@@ -443,5 +564,108 @@ mod tests {
         // Another key cannot have written this chain.
         let other = Ledger::open(&path, vec![8u8; 32]).unwrap();
         assert_eq!(other.verify().unwrap().broken_at.map(|b| b.0), Some(1));
+    }
+
+    /// A ledger with five entries and its triggers dropped, as someone with the file would.
+    fn tamperable() -> (tempfile::TempDir, Ledger, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = Ledger::open(&path, vec![7u8; 32]).unwrap();
+        for i in 0..5 {
+            ledger
+                .append(access(if i % 2 == 0 { "pat-1" } else { "pat-2" }, "dr-1"))
+                .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TRIGGER ledger_no_update; DROP TRIGGER ledger_no_delete;")
+            .unwrap();
+        (dir, ledger, conn)
+    }
+
+    fn broken(ledger: &Ledger) -> (u64, String) {
+        ledger
+            .verify()
+            .unwrap()
+            .broken_at
+            .expect("tampering detected")
+    }
+
+    #[test]
+    fn re_attributed_entries_and_their_times_are_caught() {
+        let (_dir, ledger, conn) = tamperable();
+        // Moving entry 3 to another patient hides it from pat-1's view: verify says so.
+        conn.execute("UPDATE ledger SET patient = 'pat-9' WHERE seq = 3", [])
+            .unwrap();
+        let pat1 = PatientId::parse("pat-1").unwrap();
+        assert_eq!(ledger.for_patient(&pat1, None, 10).unwrap().len(), 2);
+        let (seq, why) = broken(&ledger);
+        assert_eq!(seq, 3);
+        assert!(why.contains("re-attributed"), "{why}");
+        conn.execute("UPDATE ledger SET patient = 'pat-1' WHERE seq = 3", [])
+            .unwrap();
+        assert_eq!(ledger.verify().unwrap().broken_at, None);
+
+        conn.execute(
+            "UPDATE ledger SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+        let (seq, why) = broken(&ledger);
+        assert_eq!(seq, 2);
+        assert!(why.contains("time column"), "{why}");
+    }
+
+    #[test]
+    fn reordered_entries_and_odd_numbers_are_caught() {
+        let (_dir, ledger, conn) = tamperable();
+        // Swap entries 2 and 3 (everything but their numbers).
+        conn.execute_batch(
+            "UPDATE ledger SET seq = -2 WHERE seq = 2;
+             UPDATE ledger SET seq = 2 WHERE seq = 3;
+             UPDATE ledger SET seq = 3 WHERE seq = -2;",
+        )
+        .unwrap();
+        let (seq, why) = broken(&ledger);
+        assert_eq!(seq, 2);
+        assert!(why.contains("does not chain"), "{why}");
+
+        // Numbers at or below zero (SQLite stores any integer) are reported, not underflowed.
+        let (_dir, ledger, conn) = tamperable();
+        conn.execute("UPDATE ledger SET seq = 0 WHERE seq = 1", [])
+            .unwrap();
+        let (seq, why) = broken(&ledger);
+        assert_eq!(seq, 1);
+        assert!(why.contains("numbered 0"), "{why}");
+        conn.execute("UPDATE ledger SET seq = -5 WHERE seq = 0", [])
+            .unwrap();
+        assert!(broken(&ledger).1.contains("numbered -5"));
+    }
+
+    #[test]
+    fn the_head_and_the_patient_view_are_read_together() {
+        let (_dir, ledger, _conn) = tamperable();
+        let pat2 = PatientId::parse("pat-2").unwrap();
+        let (entries, head) = ledger.for_patient_at_head(&pat2, None, 10).unwrap();
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 2]);
+        let (seq, hash) = head.unwrap();
+        assert_eq!(seq, 5);
+        assert_eq!(ledger.hash_at(5).unwrap().as_deref(), Some(hash.as_str()));
+        assert_eq!(ledger.head().unwrap(), Some((seq, hash)));
+    }
+
+    #[test]
+    fn break_glass_entries_are_listed_for_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db"), vec![7u8; 32]).unwrap();
+        ledger.append(access("pat-1", "dr-1")).unwrap();
+        let mut bg = access("pat-1", "dr-2");
+        bg.break_glass = true;
+        ledger.append(bg.clone()).unwrap();
+        ledger.append(bg).unwrap();
+        let since = Utc::now() - chrono::Duration::minutes(1);
+        let got = ledger.break_glass_since(since, 10).unwrap();
+        assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        let later = Utc::now() + chrono::Duration::minutes(1);
+        assert!(ledger.break_glass_since(later, 10).unwrap().is_empty());
     }
 }

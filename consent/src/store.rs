@@ -46,6 +46,9 @@ pub trait ConsentStore: Send + Sync {
     async fn revoke(&self, id: &str, version: u64, at: DateTime<Utc>) -> Result<Grant>;
     async fn analytics(&self, patient: &PatientId) -> Result<AnalyticsConsent>;
     async fn set_analytics(&self, patient: &PatientId, consent: AnalyticsConsent) -> Result<()>;
+    /// Whether the patient refused emergency (break-glass) access to their record.
+    async fn break_glass_opt_out(&self, patient: &PatientId) -> Result<bool>;
+    async fn set_break_glass_opt_out(&self, patient: &PatientId, opt_out: bool) -> Result<()>;
     /// Stores a notification for the patient (idempotent on its id).
     async fn notify(&self, notification: &Notification) -> Result<()>;
     /// The patient's notifications, newest first.
@@ -81,7 +84,9 @@ impl SqliteConsentStore {
              CREATE INDEX IF NOT EXISTS notifications_patient ON notifications (patient, at);
              CREATE TABLE IF NOT EXISTS analytics_consent (
                 patient TEXT PRIMARY KEY, population INTEGER NOT NULL, tips INTEGER NOT NULL,
-                updated_at TEXT NOT NULL);",
+                updated_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS break_glass_opt_out (
+                patient TEXT PRIMARY KEY, opted_out INTEGER NOT NULL);",
         )
         .map_err(db)?;
         Ok(Self {
@@ -351,6 +356,36 @@ impl ConsentStore for SqliteConsentStore {
                     consent.personalized_tips,
                     Utc::now().to_rfc3339()
                 ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn break_glass_opt_out(&self, patient: &PatientId) -> Result<bool> {
+        let p = patient.to_string();
+        self.blocking(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT opted_out FROM break_glass_opt_out WHERE patient = ?1",
+                    [&p],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()
+                .map_err(db)?
+                .unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn set_break_glass_opt_out(&self, patient: &PatientId, opt_out: bool) -> Result<()> {
+        let p = patient.to_string();
+        self.blocking(move |conn| {
+            conn.execute(
+                "INSERT INTO break_glass_opt_out (patient, opted_out) VALUES (?1, ?2)
+                 ON CONFLICT (patient) DO UPDATE SET opted_out = ?2",
+                params![p, opt_out],
             )
             .map_err(db)?;
             Ok(())

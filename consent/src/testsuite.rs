@@ -118,6 +118,26 @@ pub async fn run(store: Arc<dyn ConsentStore>, prefix: &str) {
     store.set_analytics(&patient1, yes).await.unwrap();
     assert_eq!(store.analytics(&patient1).await.unwrap(), yes);
 
+    // Break-glass opt-out: off until the patient says so, and back.
+    assert!(!store.break_glass_opt_out(&patient1).await.unwrap());
+    store
+        .set_break_glass_opt_out(&patient1, true)
+        .await
+        .unwrap();
+    assert!(store.break_glass_opt_out(&patient1).await.unwrap());
+    assert!(
+        !store
+            .break_glass_opt_out(&PatientId::parse(&p2).unwrap())
+            .await
+            .unwrap(),
+        "one patient's choice only"
+    );
+    store
+        .set_break_glass_opt_out(&patient1, false)
+        .await
+        .unwrap();
+    assert!(!store.break_glass_opt_out(&patient1).await.unwrap());
+
     // Notifications: newest first, stored once per id.
     for (i, at) in [t0, t0 + Duration::minutes(5)].into_iter().enumerate() {
         let n = Notification {

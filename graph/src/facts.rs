@@ -433,6 +433,8 @@ pub struct IndexEntry {
     pub day: Option<chrono::NaiveDate>,
     /// When the latest source of the fact was recorded.
     pub last_recorded: Option<chrono::DateTime<chrono::Utc>>,
+    /// The category consent decides on (only when asked for: it needs the fact's body).
+    pub category: Option<p360_model::Category>,
 }
 
 /// Every fact of `patient` as an [`IndexEntry`], ordered by id (the order of
@@ -441,8 +443,27 @@ pub async fn index_patient(
     store: &dyn GraphStore,
     patient: &PatientId,
 ) -> Result<Vec<IndexEntry>, GraphError> {
+    index_patient_with(store, patient, false).await
+}
+
+/// [`index_patient`], with each fact's consent category when `categories` is set. The
+/// category is computed from the stored body with today's sensitivity tables, never stored:
+/// a code added to a sensitive list applies to facts written before it.
+pub async fn index_patient_with(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+    categories: bool,
+) -> Result<Vec<IndexEntry>, GraphError> {
+    let (body_var, body_pattern) = if categories {
+        (
+            " (SAMPLE(?b) AS ?body)",
+            format!(" ; {} ?b", iri(&vocab::p("json"))),
+        )
+    } else {
+        ("", String::new())
+    };
     let q = format!(
-        "SELECT ?f ?class ?day (MAX(?rec) AS ?last) WHERE {{ GRAPH {g} {{ ?f a ?class ; {status} ?st ; {source} ?s . ?s {recorded} ?rec . OPTIONAL {{ ?f {day} ?day }} }} }} GROUP BY ?f ?class ?day ORDER BY ?f",
+        "SELECT ?f ?class ?day (MAX(?rec) AS ?last){body_var} WHERE {{ GRAPH {g} {{ ?f a ?class ; {status} ?st{body_pattern} ; {source} ?s . ?s {recorded} ?rec . OPTIONAL {{ ?f {day} ?day }} }} }} GROUP BY ?f ?class ?day ORDER BY ?f",
         g = iri(&vocab::patient_graph(patient)),
         status = iri(&vocab::p("status")),
         source = iri(&vocab::p("source")),
@@ -474,11 +495,21 @@ pub async fn index_patient(
             ),
             None => None,
         };
+        let category = match (categories, row.get("body")) {
+            (false, _) => None,
+            (true, Some(b)) => Some(
+                serde_json::from_str::<p360_model::FactBody>(b.value())
+                    .map_err(|_| corrupt("fact body"))?
+                    .consent_category(),
+            ),
+            (true, None) => return Err(corrupt("index row without a body")),
+        };
         out.push(IndexEntry {
             id,
             resource_type,
             day,
             last_recorded,
+            category,
         });
     }
     Ok(out)

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::SecretKey;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use p360_clock::SharedClock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -39,6 +40,7 @@ pub struct Issuer {
     encoding: EncodingKey,
     public_jwk: serde_json::Value,
     ttl: Duration,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -110,7 +112,14 @@ impl Issuer {
             encoding,
             public_jwk,
             ttl,
+            clock: p360_clock::system(),
         })
+    }
+
+    /// Stamps tokens with `clock`'s time instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn issuer(&self) -> &str {
@@ -127,7 +136,7 @@ impl Issuer {
 
     /// Signs an access token for `principal`.
     pub fn issue(&self, principal: &Principal) -> Result<String, IdentityError> {
-        self.issue_with(principal, chrono::Utc::now().timestamp(), self.ttl)
+        self.issue_with(principal, self.clock.now().timestamp(), self.ttl)
     }
 
     /// Signs a token valid from `now` for `ttl` (tests move the clock with this).

@@ -351,6 +351,24 @@ impl Directory {
             .map(|n| n > 0)
             .map_err(db)
     }
+
+    /// Deletes an account and its provider profile: its tokens stop working on the next
+    /// request, and its username can be given to someone else. Its user id is never reused
+    /// (ids are random), so ledger entries keep naming who it was.
+    pub fn delete(&self, id: &UserId) -> Result<bool, IdentityError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
+            "DELETE FROM provider_profiles WHERE user_id = ?1",
+            [id.as_str()],
+        )
+        .map_err(db)?;
+        let n = tx
+            .execute("DELETE FROM users WHERE id = ?1", [id.as_str()])
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n > 0)
+    }
 }
 
 #[cfg(test)]

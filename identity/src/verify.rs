@@ -9,6 +9,7 @@
 use crate::{IdentityError, Principal, Role};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use p360_clock::SharedClock;
 use p360_events::{PatientId, UserId};
 use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
@@ -37,6 +38,8 @@ pub struct Verifier {
     config: VerifierConfig,
     keys: RwLock<(JwkSet, Option<Instant>)>,
     http: reqwest::Client,
+    /// `exp` and `nbf` are checked against this clock, not the library's (tests move it).
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -66,7 +69,14 @@ impl Verifier {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
+            clock: p360_clock::system(),
         }
+    }
+
+    /// Checks expiry against `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Fetches the remote JWKS (no-op for static keys). Also called on an unknown `kid`.
@@ -125,9 +135,11 @@ impl Verifier {
         validation.algorithms = self.config.algorithms.clone();
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        validation.validate_nbf = true;
+        // Expiry and not-before are checked below against our clock (the library's reads the
+        // system time, which tests cannot move).
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = false; // checked below: `aud` or Cognito's `client_id`
-        validation.leeway = self.config.leeway.as_secs();
 
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map_err(
             |e| match e.kind() {
@@ -141,6 +153,20 @@ impl Verifier {
             },
         )?;
         let claims = data.claims;
+        let now = self.clock.now().timestamp();
+        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(i64::MAX);
+        let exp = claims["exp"]
+            .as_i64()
+            .ok_or_else(|| invalid("malformed token"))?;
+        if exp.saturating_add(leeway) <= now {
+            return Err(invalid("token expired"));
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = nbf.as_i64().ok_or_else(|| invalid("malformed token"))?;
+            if nbf.saturating_sub(leeway) > now {
+                return Err(invalid("token not valid yet"));
+            }
+        }
         let audience_ok = match &claims["aud"] {
             serde_json::Value::String(a) => *a == self.config.audience,
             serde_json::Value::Array(v) => v.iter().any(|a| *a == *self.config.audience),

@@ -6,11 +6,13 @@
 //! per source that stated it. A fact's id is derived from what it says, so the same fact
 //! from a claim, a photo and a manual entry is one fact with three sources.
 //!
-//! [`fhir`] maps facts to and from FHIR R4 JSON, the interchange format at every boundary.
+//! [`fhir`] maps facts to and from FHIR R4 JSON, the interchange format at every boundary;
+//! [`plausibility`] refuses typed values no living human can have.
 
 pub mod coding;
 pub mod fact;
 pub mod fhir;
+pub mod plausibility;
 pub mod provenance;
 pub mod sensitivity;
 pub mod ucum;

@@ -38,16 +38,34 @@ pub struct ConsentConfig {
     pub max_days: i64,
     /// The key that chains the access ledger (created on first use).
     pub ledger_key_file: Option<PathBuf>,
+    /// Who may open a record in an emergency: `off`, `verified-npi` (providers whose profile
+    /// has an NPI; the default) or `any-provider`.
+    pub break_glass: p360_consent::BreakGlassMode,
+    /// Emergency sessions one provider may open in any 24 hours.
+    pub break_glass_per_day: u32,
+    /// How long an emergency session lasts.
+    pub break_glass_hours: i64,
+    /// How often the ledger's head is checkpointed to the object store (also at shutdown).
+    pub checkpoint_secs: u64,
+    /// With the `aws` feature: the S3 bucket (with Object Lock) for ledger checkpoints, the
+    /// stack's `LedgerCheckpointBucket` output. Default: the main object store.
+    pub checkpoint_bucket: Option<String>,
 }
 
 impl Default for ConsentConfig {
     fn default() -> Self {
+        let bg = p360_consent::BreakGlassPolicy::default();
         Self {
             store: ConsentStoreKind::Sqlite,
             dynamodb_table: "p360-consent".into(),
             default_days: 90,
             max_days: 365,
             ledger_key_file: None,
+            break_glass: bg.mode,
+            break_glass_per_day: bg.per_day,
+            break_glass_hours: p360_consent::GrantLimits::default().break_glass_hours,
+            checkpoint_secs: 60,
+            checkpoint_bucket: None,
         }
     }
 }

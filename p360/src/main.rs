@@ -84,8 +84,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
-    /// Walk the whole chain; exits non-zero at the first entry that does not verify.
+    /// Walk the whole chain and hold it against the newest checkpoint; exits non-zero at the
+    /// first entry that does not verify, or when entries a checkpoint recorded are gone.
     Verify,
+    /// Write a checkpoint of the ledger's head now (`serve` writes one every minute and at
+    /// shutdown).
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +141,11 @@ enum UsersCommand {
     },
     /// Disable an account: its tokens stop working at once.
     Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Delete an account (and its provider profile): its tokens stop working at once.
+    Delete {
         #[arg(long)]
         username: String,
     },
@@ -307,20 +316,31 @@ async fn main() -> anyhow::Result<()> {
             });
             p360::extract_cmd::run(&input, &out, jobs).await
         }
-        Command::Ledger {
-            command: LedgerCommand::Verify,
-        } => {
+        Command::Ledger { command } => {
             let (_, ledger) = p360::system::build_consent(&config).await?;
-            let v = ledger.verify()?;
-            match &v.broken_at {
-                None => {
-                    println!("ledger verified: {} entries, head {}", v.entries, v.head);
+            let (_, checkpoints) = p360::system::build_stores(&config)?;
+            match command {
+                LedgerCommand::Verify => {
+                    let report = p360_consent::checkpoint::verify(&ledger, &*checkpoints).await?;
+                    if !report.ok() {
+                        bail!("{}", report.summary());
+                    }
+                    println!("{}", report.summary());
                     Ok(())
                 }
-                Some((seq, why)) => bail!(
-                    "ledger broken at entry {seq}: {why} ({} entries before it verify)",
-                    v.entries
-                ),
+                LedgerCommand::Checkpoint => {
+                    match p360_consent::checkpoint::write(
+                        &ledger,
+                        &*checkpoints,
+                        chrono::Utc::now(),
+                    )
+                    .await?
+                    {
+                        Some(cp) => println!("checkpoint at entry {} ({})", cp.seq, cp.hash),
+                        None => println!("the ledger is empty: nothing to checkpoint"),
+                    }
+                    Ok(())
+                }
             }
         }
         Command::Dlq { command } => dlq(config, command).await,
@@ -476,6 +496,14 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("no account named {username}"))?;
             dir.disable(&user.id)?;
             eprintln!("disabled {username}");
+            Ok(())
+        }
+        UsersCommand::Delete { username } => {
+            let user = dir
+                .by_username(&username)?
+                .with_context(|| format!("no account named {username}"))?;
+            dir.delete(&user.id)?;
+            eprintln!("deleted {username} ({})", user.id);
             Ok(())
         }
     }
@@ -643,23 +671,45 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             let (stored, rows) = p360::bench::read::run(&cfg, dir.path()).await?;
             eprintln!("bench read: one patient with {stored} facts, full record per read");
             println!(
-                "{:>7}  {:>22} {:>22} {:>8}",
-                "clients", "$everything p50/p99 ms", "CONSTRUCT p50/p99 ms", "ratio"
+                "{:>7}  {:>22} {:>22} {:>22} {:>8} {:>8}",
+                "clients",
+                "owner p50/p99 ms",
+                "provider p50/p99 ms",
+                "CONSTRUCT p50/p99 ms",
+                "consent",
+                "owner"
             );
-            for r in rows {
+            for r in &rows {
                 println!(
-                    "{:>7}  {:>10.1} /{:>10.1} {:>10.1} /{:>10.1} {:>7.2}x",
+                    "{:>7}  {:>10.1} /{:>10.1} {:>10.1} /{:>10.1} {:>10.1} /{:>10.1} {:>7.2}x {:>7.2}x",
                     r.clients,
                     r.everything.p50_ms,
                     r.everything.p99_ms,
+                    r.granted.p50_ms,
+                    r.granted.p99_ms,
                     r.construct.p50_ms,
                     r.construct.p99_ms,
+                    r.granted.p50_ms / r.everything.p50_ms,
                     r.everything.p50_ms / r.construct.p50_ms
                 );
             }
-            println!(
-                "ratio: $everything p50 / CONSTRUCT p50 (lower is better; 1.0 = free read path)"
-            );
+            for r in &rows {
+                let clients = if r.clients == 1 { "client" } else { "clients" };
+                println!(
+                    "consent overhead p50 {} {clients}: {:.2}x (provider under a grant / owner)",
+                    r.clients,
+                    r.granted.p50_ms / r.everything.p50_ms
+                );
+            }
+            for r in &rows {
+                let clients = if r.clients == 1 { "client" } else { "clients" };
+                println!(
+                    "owner path p50 {} {clients}: {:.2}x raw SPARQL CONSTRUCT",
+                    r.clients,
+                    r.everything.p50_ms / r.construct.p50_ms
+                );
+            }
+            println!("ratios of p50 latencies, same run (lower is better; 1.00x = free)");
             Ok(())
         }
     }

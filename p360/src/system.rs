@@ -5,6 +5,7 @@ use crate::config::{Config, DurabilityConfig, GraphKind, IdentityMode, QueueKind
 use anyhow::{Context, bail};
 use object_store::ObjectStore;
 use p360_api::AppState;
+use p360_clock::SharedClock;
 use p360_identity::issuer::Issuer;
 use p360_identity::users::Directory;
 use p360_identity::verify::{JwksSource, Verifier, VerifierConfig};
@@ -36,6 +37,9 @@ pub struct System {
     pub issuer: Option<Arc<Issuer>>,
     pub directory: Option<Directory>,
     pub state: AppState,
+    /// Where the access ledger's head is checkpointed.
+    pub checkpoints: Arc<dyn ObjectStore>,
+    pub clock: SharedClock,
     drop_store: Option<Arc<dyn ObjectStore>>,
 }
 
@@ -54,6 +58,11 @@ impl System {
     }
 
     pub async fn build_with(config: Config, mode: Mode) -> anyhow::Result<Self> {
+        Self::build_at(config, mode, p360_clock::system()).await
+    }
+
+    /// Builds the system on `clock` (tests pass a clock they move forward).
+    pub async fn build_at(config: Config, mode: Mode, clock: SharedClock) -> anyhow::Result<Self> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data)
             .with_context(|| format!("creating the data directory {}", data.display()))?;
@@ -85,6 +94,8 @@ impl System {
             max_rows: config.lake.max_rows.max(1),
         };
         let (consent, ledger) = build_consent(&config).await?;
+        let consent = consent.with_clock(clock.clone());
+        let checkpoints = build_checkpoint_store(&config, &store)?;
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
             Arc::new(build_extract(&config, store.clone(), register.clone()).await?),
@@ -119,7 +130,7 @@ impl System {
         };
         let ingest = IngestService::new(store, publisher.clone(), limits);
 
-        let (issuer, directory, verifier) = build_identity(&config)?;
+        let (issuer, directory, verifier) = build_identity(&config, &clock)?;
 
         let mut registry = Registry::with_prefix("p360");
         let metrics = RunnerMetrics::register(&mut registry);
@@ -149,8 +160,14 @@ impl System {
             grant_limits: p360_consent::GrantLimits {
                 default_days: config.consent.default_days.max(1),
                 max_days: config.consent.max_days.max(1),
-                ..p360_consent::GrantLimits::default()
+                break_glass_hours: config.consent.break_glass_hours.max(1),
             },
+            break_glass: p360_consent::BreakGlassPolicy {
+                mode: config.consent.break_glass,
+                per_day: config.consent.break_glass_per_day,
+            },
+            clock: clock.clone(),
+            notified: Arc::default(),
         };
         Ok(Self {
             config,
@@ -164,6 +181,8 @@ impl System {
             issuer,
             directory,
             state,
+            checkpoints,
+            clock,
             drop_store,
         })
     }
@@ -234,6 +253,14 @@ impl System {
         handles.push(tokio::spawn(mirror_ledger(
             self.state.ledger.clone(),
             self.publisher.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        )));
+        handles.push(tokio::spawn(checkpoint_ledger(
+            self.state.ledger.clone(),
+            self.checkpoints.clone(),
+            self.clock.clone(),
+            Duration::from_secs(self.config.consent.checkpoint_secs.max(1)),
             shutdown.clone(),
         )));
         if let Some(drop_store) = &self.drop_store {
@@ -278,6 +305,7 @@ impl System {
 async fn mirror_ledger(
     ledger: p360_consent::ledger::Ledger,
     publisher: Arc<dyn Publisher>,
+    clock: SharedClock,
     shutdown: CancellationToken,
 ) {
     const EVERY: Duration = Duration::from_secs(5);
@@ -286,7 +314,7 @@ async fn mirror_ledger(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
-        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(10);
+        let cutoff = clock.now() - chrono::Duration::seconds(10);
         let l = ledger.clone();
         let pending = match tokio::task::spawn_blocking(move || l.unpublished(cutoff, 500)).await {
             Ok(Ok(p)) => p,
@@ -315,6 +343,66 @@ async fn mirror_ledger(
             }
         }
     }
+}
+
+/// Checkpoints the ledger's head every `every` when it moved, and once more at shutdown, so
+/// that `p360 ledger verify` can tell a cut of the newest entries from a quiet ledger.
+async fn checkpoint_ledger(
+    ledger: p360_consent::ledger::Ledger,
+    store: Arc<dyn ObjectStore>,
+    clock: SharedClock,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut last: Option<u64> = None;
+    loop {
+        let stopping = tokio::select! {
+            () = shutdown.cancelled() => true,
+            () = tokio::time::sleep(every) => false,
+        };
+        let l = ledger.clone();
+        let head = match tokio::task::spawn_blocking(move || l.head()).await {
+            Ok(Ok(h)) => h.map(|(seq, _)| seq),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reading the ledger head failed");
+                None
+            }
+            Err(_) => None,
+        };
+        if head.is_some() && head != last {
+            match p360_consent::checkpoint::write(&ledger, &*store, clock.now()).await {
+                Ok(cp) => last = cp.map(|c| c.seq),
+                Err(e) => tracing::warn!(error = %e, "ledger checkpoint not written"),
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Where ledger checkpoints go: their own (Object Lock) bucket when configured, else the
+/// main object store.
+pub fn build_checkpoint_store(
+    config: &Config,
+    main: &Arc<dyn ObjectStore>,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    match &config.consent.checkpoint_bucket {
+        None => Ok(main.clone()),
+        #[cfg(feature = "aws")]
+        Some(bucket) => crate::aws::s3_locked_store(&config.aws, bucket),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => bail!("consent.checkpoint_bucket needs a build with the `aws` feature"),
+    }
+}
+
+/// The main object store and the checkpoint store, for admin commands (`p360 ledger`).
+pub fn build_stores(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>)> {
+    let main = build_store(config)?;
+    let checkpoints = build_checkpoint_store(config, &main)?;
+    Ok((main, checkpoints))
 }
 
 /// The consent store and decision point, and the access ledger with its chaining key.
@@ -568,17 +656,20 @@ fn build_drop_store(config: &Config) -> anyhow::Result<Option<Arc<dyn ObjectStor
 
 type Identity = (Option<Arc<Issuer>>, Option<Directory>, Verifier);
 
-fn build_identity(config: &Config) -> anyhow::Result<Identity> {
+fn build_identity(config: &Config, clock: &SharedClock) -> anyhow::Result<Identity> {
     let id = &config.identity;
     match id.mode {
         IdentityMode::Builtin => {
             let dir = config.data_dir.join("identity");
-            let issuer = Arc::new(Issuer::load_or_create(
-                &dir.join("signing-key.pem"),
-                config.api.public_url(),
-                id.audience.clone(),
-                Duration::from_secs(id.token_ttl_secs),
-            )?);
+            let issuer = Arc::new(
+                Issuer::load_or_create(
+                    &dir.join("signing-key.pem"),
+                    config.api.public_url(),
+                    id.audience.clone(),
+                    Duration::from_secs(id.token_ttl_secs),
+                )?
+                .with_clock(clock.clone()),
+            );
             let directory = Directory::open(&dir.join("users.db"))?;
             let verifier = Verifier::new(VerifierConfig {
                 issuer: issuer.issuer().to_owned(),
@@ -586,7 +677,8 @@ fn build_identity(config: &Config) -> anyhow::Result<Identity> {
                 algorithms: vec![jsonwebtoken::Algorithm::ES256],
                 jwks: JwksSource::Static(serde_json::from_value(issuer.jwks())?),
                 leeway: Duration::from_secs(30),
-            });
+            })
+            .with_clock(clock.clone());
             Ok((Some(issuer), Some(directory), verifier))
         }
         IdentityMode::Jwks => {
@@ -614,7 +706,8 @@ fn build_identity(config: &Config) -> anyhow::Result<Identity> {
                     algorithms,
                     jwks: JwksSource::Url(url),
                     leeway: Duration::from_secs(30),
-                }),
+                })
+                .with_clock(clock.clone()),
             ))
         }
     }

@@ -202,3 +202,100 @@ async fn aws_mode_end_to_end() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// The access ledger's checkpoints in a bucket with S3 Object Lock (COMPLIANCE retention), as
+/// `infra/` deploys it: written with the checksum such a bucket demands, read back by
+/// `verify`, and a locked version cannot be deleted.
+#[tokio::test]
+async fn ledger_checkpoints_land_in_an_object_lock_bucket() {
+    let endpoint = endpoint();
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let bucket = format!("p360-ledger-{run}");
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{endpoint}/{bucket}"))
+        .header("x-amz-bucket-object-lock-enabled", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+    let lock = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule>\
+                <DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule>\
+                </ObjectLockConfiguration>";
+    let r = http
+        .put(format!("{endpoint}/{bucket}?object-lock"))
+        .body(lock)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "object lock: {}", r.status());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.aws.endpoint_url = Some(endpoint.clone());
+    config.consent.checkpoint_bucket = Some(bucket.clone());
+    let (_, ledger) = p360::system::build_consent(&config).await.unwrap();
+    for i in 0..3 {
+        ledger
+            .append(p360_consent::ledger::Access {
+                at: chrono::Utc::now(),
+                patient: p360_events::PatientId::parse("pat-1").unwrap(),
+                actor: format!("dr-{i}"),
+                role: "provider".into(),
+                action: "read".into(),
+                resource_types: vec![],
+                resource_ids: vec![],
+                resource_count: 0,
+                grant_id: None,
+                purpose: None,
+                outcome: "deny".into(),
+                rule: "no_grant".into(),
+                break_glass: false,
+            })
+            .unwrap();
+    }
+    let (_, checkpoints) = p360::system::build_stores(&config).unwrap();
+    let cp = p360_consent::checkpoint::write(&ledger, &*checkpoints, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.seq, 3);
+    let report = p360_consent::checkpoint::verify(&ledger, &*checkpoints)
+        .await
+        .unwrap();
+    assert!(report.ok(), "{}", report.summary());
+    assert!(
+        report.summary().contains("complete up to checkpoint"),
+        "{}",
+        report.summary()
+    );
+
+    // The locked version stays: deleting it is refused.
+    let key = "ledger/checkpoints/00000000000000000003.json";
+    let versions = http
+        .get(format!("{endpoint}/{bucket}?versions&prefix={key}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let version = versions
+        .split("<VersionId>")
+        .nth(1)
+        .and_then(|v| v.split("</VersionId>").next())
+        .expect("a version of the checkpoint");
+    let r = http
+        .delete(format!("{endpoint}/{bucket}/{key}?versionId={version}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "a locked checkpoint was deleted: {}",
+        r.status()
+    );
+}

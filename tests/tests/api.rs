@@ -454,31 +454,13 @@ async fn operations_endpoints() {
     sb.stop().await;
 }
 
-/// The routes the router declares (`api/src/lib.rs`), as (path, methods).
-fn declared_routes() -> Vec<(String, Vec<String>)> {
-    let src =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/lib.rs")).unwrap();
-    let mut out = Vec::new();
-    for chunk in src.split(".route(").skip(1) {
-        let chunk = chunk.split(".fallback(").next().unwrap();
-        let path = chunk.split('"').nth(1).unwrap().to_owned();
-        let methods = ["get", "post", "put", "patch", "delete"]
-            .into_iter()
-            .filter(|m| chunk.contains(&format!("{m}(")))
-            .map(str::to_owned)
-            .collect();
-        out.push((path, methods));
-    }
-    out
-}
-
 #[tokio::test]
 async fn openapi_describes_every_route_and_is_valid() {
     let sb = Sandbox::start().await;
     let r = sb.http.get(sb.url("/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
-    let routes = declared_routes();
+    let routes = p360_e2e::declared_routes();
     assert!(routes.len() > 20, "{routes:?}");
     for (path, methods) in &routes {
         let item = &doc["paths"][path];

@@ -287,8 +287,25 @@ async fn break_glass_is_short_flagged_and_notified_and_write_back_needs_a_write_
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
-    // Emergency access needs a stated reason; it lasts four hours and is flagged.
+    // Emergency access needs a verified NPI (the default policy) and a stated reason; it
+    // lasts four hours and is flagged.
     let glass = format!("/v1/patients/{pid}/break-glass");
+    let reason = json!({"reason": "unconscious in the ED, need medication history"});
+    let (status, body) = post(&sb, &glass, &dr_token, reason.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("verified NPI"),
+        "{body}"
+    );
+    sb.directory
+        .set_provider_profile(
+            &dr.id,
+            &p360_identity::users::ProviderProfile {
+                npi: "1234567893".into(),
+                organization: "County General".into(),
+            },
+        )
+        .unwrap();
     let (status, body) = post(&sb, &glass, &dr_token, json!({"reason": "help"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, grant) = post(

@@ -1,9 +1,12 @@
 //! `p360 bench read`: `GET /fhir/Patient/{id}/$everything` for a patient with a large record
-//! (default 5,000 facts), read in full (following `next` links, `_count=1000`) over HTTP with
-//! a patient's token, at 1 and at 32 concurrent clients. Reference, same run and same store:
-//! the raw SPARQL CONSTRUCT of the patient's graph through the same GraphStore, at the same
-//! concurrency. The difference is what the read path costs: decoding facts, FHIR mapping,
-//! JSON, HTTP, authentication and the owner check.
+//! (default 5,000 facts), read in full (following `next` links, `_count=1000`) over HTTP, at 1
+//! and at 32 concurrent clients, twice: with the patient's own token (the owner path) and
+//! with a provider's under the patient's grant (the decision point on every page, categories
+//! from the fact index, and a ledger entry appended per page before it is sent). Reference,
+//! same run and same store: the raw SPARQL CONSTRUCT of the patient's graph through the same
+//! GraphStore, at the same concurrency. Provider / owner is the cost of consent; owner /
+//! CONSTRUCT is the rest of the read path (decoding facts, FHIR mapping, JSON, HTTP,
+//! authentication).
 
 use super::{Measured, measured};
 use crate::{Config, System};
@@ -30,7 +33,10 @@ pub struct ReadBench {
 #[derive(Debug)]
 pub struct ReadRow {
     pub clients: usize,
+    /// As the patient.
     pub everything: Measured,
+    /// As a provider under a grant.
+    pub granted: Measured,
     pub construct: Measured,
 }
 
@@ -109,6 +115,51 @@ where
     Ok(measured(all.len(), start.elapsed(), all))
 }
 
+/// The whole record read `rounds` times by each of `clients` clients with `token`, following
+/// `next` links.
+async fn read_all(
+    http: &reqwest::Client,
+    first: &str,
+    token: &str,
+    base: &str,
+    clients: usize,
+    rounds: usize,
+) -> anyhow::Result<Measured> {
+    let (http, first, token, base) = (
+        http.clone(),
+        first.to_owned(),
+        token.to_owned(),
+        base.to_owned(),
+    );
+    drive(clients, rounds, move || {
+        let (http, first, token, base) = (http.clone(), first.clone(), token.clone(), base.clone());
+        async move {
+            let mut url = Some(first);
+            let mut seen = 0usize;
+            while let Some(u) = url.take() {
+                let resp = http.get(&u).bearer_auth(&token).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
+                let body: serde_json::Value = resp.json().await?;
+                seen += body["entry"].as_array().map_or(0, Vec::len);
+                url = body["link"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+                    .and_then(|l| l["url"].as_str())
+                    .map(|next| {
+                        if next.starts_with("http") {
+                            next.to_owned()
+                        } else {
+                            format!("{base}{next}")
+                        }
+                    });
+            }
+            anyhow::ensure!(seen > 0, "empty record");
+            Ok(())
+        }
+    })
+    .await
+}
+
 pub async fn run(cfg: &ReadBench, dir: &std::path::Path) -> anyhow::Result<(usize, Vec<ReadRow>)> {
     // The configuration in effect (p360.toml, P360__… variables), in a scratch data directory.
     let mut config = Config::load(None)?;
@@ -125,6 +176,33 @@ pub async fn run(cfg: &ReadBench, dir: &std::path::Path) -> anyhow::Result<(usiz
     })?;
     let patient = user.patient_id.clone().context("a patient id")?;
     let token = issuer.issue(&user.principal())?;
+    let provider = directory.add(NewUser {
+        username: "bench-provider",
+        password: "bench-password-not-secret",
+        role: Role::Provider,
+        patient_id: None,
+    })?;
+    let now = Utc::now();
+    system
+        .state
+        .consent
+        .store()
+        .create(&p360_consent::Grant {
+            id: "grant-bench".into(),
+            patient: patient.clone(),
+            grantee: provider.id.clone(),
+            scope: p360_consent::Scope::read_all(),
+            purpose: p360_consent::Purpose::Treatment,
+            start: now,
+            end: now + chrono::Duration::days(90),
+            created_at: now,
+            revoked_at: None,
+            break_glass: false,
+            reason: None,
+            version: 1,
+        })
+        .await?;
+    let provider_token = issuer.issue(&provider.principal())?;
 
     // The record, written as the graph writer writes it, a few hundred facts per update.
     let facts: Vec<Fact> = (0..cfg.facts).map(|i| fact(&patient, i)).collect();
@@ -165,38 +243,8 @@ pub async fn run(cfg: &ReadBench, dir: &std::path::Path) -> anyhow::Result<(usiz
 
     let mut rows = Vec::new();
     for &clients in &cfg.concurrency {
-        let everything = {
-            let (http, first, token, base) =
-                (http.clone(), first.clone(), token.clone(), base.clone());
-            drive(clients, cfg.rounds, move || {
-                let (http, first, token, base) =
-                    (http.clone(), first.clone(), token.clone(), base.clone());
-                async move {
-                    let mut url = Some(first);
-                    let mut seen = 0usize;
-                    while let Some(u) = url.take() {
-                        let resp = http.get(&u).bearer_auth(&token).send().await?;
-                        anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
-                        let body: serde_json::Value = resp.json().await?;
-                        seen += body["entry"].as_array().map_or(0, Vec::len);
-                        url = body["link"]
-                            .as_array()
-                            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
-                            .and_then(|l| l["url"].as_str())
-                            .map(|next| {
-                                if next.starts_with("http") {
-                                    next.to_owned()
-                                } else {
-                                    format!("{base}{next}")
-                                }
-                            });
-                    }
-                    anyhow::ensure!(seen > 0, "empty record");
-                    Ok(())
-                }
-            })
-            .await?
-        };
+        let everything = read_all(&http, &first, &token, &base, clients, cfg.rounds).await?;
+        let granted = read_all(&http, &first, &provider_token, &base, clients, cfg.rounds).await?;
         let construct = {
             let (graph, q) = (system.graph.clone(), construct.clone());
             drive(clients, cfg.rounds, move || {
@@ -212,6 +260,7 @@ pub async fn run(cfg: &ReadBench, dir: &std::path::Path) -> anyhow::Result<(usiz
         rows.push(ReadRow {
             clients,
             everything,
+            granted,
             construct,
         });
     }

@@ -14,6 +14,8 @@ pub struct Sandbox {
     pub config: Config,
     pub directory: p360_identity::users::Directory,
     pub issuer: Arc<p360_identity::issuer::Issuer>,
+    /// The system's clock: tests move it forward to expire grants, sessions and tokens.
+    pub clock: Arc<p360_clock::TestClock>,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -38,7 +40,10 @@ impl Sandbox {
         config.drop_folder.settle_ms = 0;
         config.lake.flush_interval_ms = 200;
         tweak(&mut config);
-        let system = System::build(config.clone()).await.unwrap();
+        let clock = p360_clock::TestClock::new();
+        let system = System::build_at(config.clone(), p360::system::Mode::Run, clock.clone())
+            .await
+            .unwrap();
         let directory = system.directory.clone().unwrap();
         let issuer = system.issuer.clone().unwrap();
         let shutdown = CancellationToken::new();
@@ -49,6 +54,7 @@ impl Sandbox {
             config,
             directory,
             issuer,
+            clock,
             http: reqwest::Client::new(),
             shutdown,
             server: Some(server),
