@@ -1,5 +1,6 @@
-//! ICD-10-CM: the full CMS code set (`data/icd10cm.tsv.gz`, ~47,000 codes with descriptions and
-//! inclusion terms) plus curated clinical phrasings (`data/icd10cm-synonyms.tsv`).
+//! ICD-10-CM: the full CMS code set (`data/icd10cm.tsv.gz`, ~98,000 codes, ~74,700 of them
+//! billable, 7th-character codes included, with descriptions and inclusion terms) plus curated
+//! clinical phrasings (`data/icd10cm-synonyms.tsv`).
 
 use super::fold;
 use std::collections::{HashMap, HashSet};
@@ -10,13 +11,19 @@ const CODES_GZ: &[u8] = include_bytes!("../../data/icd10cm.tsv.gz");
 const SYNONYMS: &str = include_str!("../../data/icd10cm-synonyms.tsv");
 
 pub struct Icd10Cm {
-    /// Code without dot, upper case → (code with dot, description, billable).
-    codes: HashMap<String, (String, String, bool)>,
-    /// Folded description / inclusion term / phrasing → code without dot.
-    phrases: HashMap<String, String>,
-    /// Word → phrases containing it, for fuzzy matching.
-    words: HashMap<String, Vec<usize>>,
-    phrase_list: Vec<(Vec<String>, String)>,
+    /// Code without dot, upper case → index in `entries`.
+    index: HashMap<String, u32>,
+    /// (code with dot, description, billable), in the tabular list's order.
+    entries: Vec<(String, String, bool)>,
+    /// Folded description / inclusion term / phrasing → index in `entries`.
+    phrases: HashMap<String, u32>,
+    /// Word → its index in `postings`. Words are interned so that the ~110,000 phrases cost a
+    /// few integers each rather than a string per word.
+    words: HashMap<String, u32>,
+    /// Per word: the phrases (indices in `phrase_list`) containing it.
+    postings: Vec<Vec<u32>>,
+    /// Per phrase: (number of distinct words, index in `entries`).
+    phrase_list: Vec<(u32, u32)>,
 }
 
 /// A description matched to a code.
@@ -44,64 +51,119 @@ fn load() -> Icd10Cm {
     let mut text = String::new();
     // The data is compiled in; a failure here would be a broken build, caught by the tests.
     let _ = flate2::read::GzDecoder::new(CODES_GZ).read_to_string(&mut text);
-    let mut codes = HashMap::new();
+    let mut index = HashMap::new();
+    let mut entries = Vec::new();
     let mut phrases = HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let cols: Vec<&str> = line.split('\t').collect();
         let [code, billable, desc, terms] = cols[..] else {
             continue;
         };
-        let k = key(code);
-        phrases.entry(fold(desc)).or_insert_with(|| k.clone());
+        let e = entries.len() as u32;
+        // Rows come parent first, so a phrase shared with a 7th-character code stays the
+        // parent's (the shorter description).
+        phrases.entry(fold(desc)).or_insert(e);
         for t in terms.split('|').filter(|t| !t.is_empty()) {
             // "Asthma NOS" is how the index says "asthma, not otherwise specified".
             let t = t.trim_end_matches(" NOS");
-            phrases.entry(fold(t)).or_insert_with(|| k.clone());
+            phrases.entry(fold(t)).or_insert(e);
         }
-        codes.insert(k, (code.to_string(), desc.to_string(), billable == "1"));
+        index.insert(key(code), e);
+        entries.push((code.to_string(), desc.to_string(), billable == "1"));
     }
     for line in SYNONYMS.lines().filter(|l| !l.starts_with('#')) {
-        if let Some((phrase, code)) = line.split_once('\t') {
+        if let Some((phrase, code)) = line.split_once('\t')
+            && let Some(&e) = index.get(&key(code))
+        {
             // Curated phrasings win over inclusion terms.
-            phrases.insert(fold(phrase), key(code));
+            phrases.insert(fold(phrase), e);
         }
     }
+    let mut words: HashMap<String, u32> = HashMap::new();
+    let mut postings: Vec<Vec<u32>> = Vec::new();
     let mut phrase_list = Vec::with_capacity(phrases.len());
-    let mut words: HashMap<String, Vec<usize>> = HashMap::new();
-    for (p, code) in &phrases {
-        let toks: Vec<String> = p.split(' ').map(str::to_string).collect();
-        let idx = phrase_list.len();
-        for t in toks.iter().collect::<HashSet<_>>() {
-            words.entry(t.clone()).or_default().push(idx);
+    for (p, &e) in &phrases {
+        let mut ids: Vec<u32> = p
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                *words.entry(w.to_string()).or_insert_with(|| {
+                    postings.push(Vec::new());
+                    postings.len() as u32 - 1
+                })
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let idx = phrase_list.len() as u32;
+        for &w in &ids {
+            postings[w as usize].push(idx);
         }
-        phrase_list.push((toks, code.clone()));
+        phrase_list.push((ids.len() as u32, e));
     }
     Icd10Cm {
-        codes,
+        index,
+        entries,
         phrases,
         words,
+        postings,
         phrase_list,
+    }
+}
+
+/// The digit OCR may have made into a letter.
+fn as_digit(c: char) -> Option<char> {
+    match c {
+        'O' | 'D' => Some('0'),
+        'I' | 'L' | '|' => Some('1'),
+        'S' => Some('5'),
+        'B' => Some('8'),
+        'Z' => Some('2'),
+        _ => None,
+    }
+}
+
+/// The letter OCR may have made into a digit, in the 7th place (encounter A/D/S, fracture
+/// types B–R).
+fn as_letter(c: char) -> Option<char> {
+    match c {
+        '0' => Some('D'),
+        '5' => Some('S'),
+        '8' => Some('B'),
+        _ => None,
     }
 }
 
 impl Icd10Cm {
     pub fn len(&self) -> usize {
-        self.codes.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Every code: (code with dot, description, billable), in the tabular list's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, bool)> {
+        self.entries
+            .iter()
+            .map(|(c, d, b)| (c.as_str(), d.as_str(), *b))
+    }
+
+    fn entry(&self, e: u32) -> Option<(&str, &str, bool)> {
+        self.entries
+            .get(e as usize)
+            .map(|(c, d, b)| (c.as_str(), d.as_str(), *b))
     }
 
     /// The code with its dot and its description, if `code` is in the code set.
     pub fn get(&self, code: &str) -> Option<(&str, &str, bool)> {
-        self.codes
-            .get(&key(code))
-            .map(|(c, d, b)| (c.as_str(), d.as_str(), *b))
+        self.index.get(&key(code)).and_then(|&e| self.entry(e))
     }
 
-    /// A printed code, repaired for OCR slips (`I1O` → `I10`, `E1l.9` → `E11.9`) when exactly one
-    /// repair is a real code.
+    /// A printed code, repaired for OCR slips (`I1O` → `I10`, `E1l.9` → `E11.9`,
+    /// `S72.OO1A` → `S72.001A`): of the repairs that are real codes, a billable one first, then
+    /// the one changing fewest characters.
     pub fn resolve_printed(&self, printed: &str) -> Option<(&str, &str, bool)> {
         if let Some(hit) = self.get(printed) {
             return Some(hit);
@@ -119,79 +181,106 @@ impl Icd10Cm {
             '8' => 'B',
             c => c,
         };
-        let as_digit = |c: char| match c {
-            'O' | 'D' => Some('0'),
-            'I' | 'L' | '|' => Some('1'),
-            'S' => Some('5'),
-            'B' => Some('8'),
-            'Z' => Some('2'),
-            _ => None,
-        };
-        let mut variants: Vec<Vec<char>> = vec![chars.clone()];
-        let all: Vec<char> = chars
+        // Each character with its possible repair: at most two choices each, so at most 64
+        // candidates.
+        let choices: Vec<(char, Option<char>)> = chars
             .iter()
             .enumerate()
-            .map(|(i, &c)| if i > 0 { as_digit(c).unwrap_or(c) } else { c })
+            .map(|(i, &c)| match i {
+                0 => (c, None),
+                6 => (c, as_digit(c).or_else(|| as_letter(c))),
+                _ => (c, as_digit(c)),
+            })
             .collect();
-        variants.push(all);
-        for i in 1..chars.len() {
-            if let Some(d) = as_digit(chars[i]) {
-                let mut v = chars.clone();
-                v[i] = d;
-                variants.push(v);
+        // ((not billable, characters changed), entry): the least wins.
+        let mut best: Option<((bool, u32), u32)> = None;
+        for mask in 0u32..(1 << choices.len()) {
+            let mut code = String::with_capacity(choices.len());
+            let mut changed = 0;
+            let mut possible = true;
+            for (i, &(c, repair)) in choices.iter().enumerate() {
+                match ((mask >> i) & 1 == 1, repair) {
+                    (false, _) => code.push(c),
+                    (true, Some(r)) => {
+                        code.push(r);
+                        changed += 1;
+                    }
+                    (true, None) => possible = false,
+                }
+            }
+            if !possible {
+                continue;
+            }
+            if let Some(&e) = self.index.get(&code) {
+                let billable = self.entries.get(e as usize).is_some_and(|c| c.2);
+                let rank = (!billable, changed);
+                if best.is_none_or(|(r, _)| rank < r) {
+                    best = Some((rank, e));
+                }
             }
         }
-        variants
-            .iter()
-            .find_map(|v| self.get(&v.iter().collect::<String>()))
+        best.and_then(|(_, e)| self.entry(e))
     }
 
     /// Maps a diagnosis as written to a code: exact description, inclusion term or phrasing
     /// first; else the phrase sharing most words (Dice over word sets ≥ `min`), billable codes
-    /// preferred on ties.
+    /// preferred on ties, then the code first in the tabular list (so the answer never depends
+    /// on hash order).
     pub fn match_description(&self, text: &str, min: f64) -> Option<DescriptionMatch> {
         let folded = fold(text);
         if folded.is_empty() {
             return None;
         }
-        let hit = |code: &str, score: f64| {
-            self.codes.get(code).map(|(c, d, _)| DescriptionMatch {
-                code: c.clone(),
-                display: d.clone(),
+        let hit = |e: u32, score: f64| {
+            self.entry(e).map(|(c, d, _)| DescriptionMatch {
+                code: c.to_string(),
+                display: d.to_string(),
                 score,
             })
         };
-        if let Some(code) = self.phrases.get(&folded) {
-            return hit(code, 1.0);
+        if let Some(&e) = self.phrases.get(&folded) {
+            return hit(e, 1.0);
         }
-        let query: HashSet<&str> = folded.split(' ').collect();
-        let mut seen = HashSet::new();
-        let mut best: Option<(f64, bool, usize)> = None;
+        let query: HashSet<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+        // Words in common per phrase, counted through the postings: a common word ("of") is in
+        // tens of thousands of phrases, so no per-phrase set is built.
+        let mut common = vec![0u32; self.phrase_list.len()];
+        let mut touched = Vec::new();
         for w in &query {
-            for &i in self.words.get(*w).map(Vec::as_slice).unwrap_or_default() {
-                if !seen.insert(i) {
-                    continue;
+            let Some(&id) = self.words.get(*w) else {
+                continue;
+            };
+            for &p in self
+                .postings
+                .get(id as usize)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let n = &mut common[p as usize];
+                if *n == 0 {
+                    touched.push(p);
                 }
-                let (toks, code) = &self.phrase_list[i];
-                let set: HashSet<&str> = toks.iter().map(String::as_str).collect();
-                let common = query.intersection(&set).count() as f64;
-                let dice = 2.0 * common / (query.len() + set.len()) as f64;
-                let billable = self.codes.get(code).is_some_and(|c| c.2);
-                let better = match best {
-                    None => true,
-                    Some((s, b, _)) => {
-                        dice > s + 1e-9 || ((dice - s).abs() < 1e-9 && billable && !b)
-                    }
-                };
-                if better {
-                    best = Some((dice, billable, i));
-                }
+                *n += 1;
             }
         }
-        let (score, _, i) = best?;
-        (score >= min)
-            .then(|| hit(&self.phrase_list[i].1, score))
-            .flatten()
+        let mut best: Option<(f64, bool, u32)> = None;
+        for p in touched {
+            let (len, e) = self.phrase_list[p as usize];
+            let dice = 2.0 * common[p as usize] as f64 / (query.len() as u32 + len) as f64;
+            let billable = self.entries.get(e as usize).is_some_and(|c| c.2);
+            let better = match best {
+                None => true,
+                Some((s, b, be)) => {
+                    let tie = (dice - s).abs() < 1e-9;
+                    dice > s + 1e-9 || (tie && ((billable && !b) || (billable == b && e < be)))
+                }
+            };
+            if better {
+                best = Some((dice, billable, e));
+            }
+        }
+        let (score, _, e) = best?;
+        (score >= min).then(|| hit(e, score)).flatten()
     }
 }
 
