@@ -220,9 +220,10 @@ fn categories(names: impl IntoIterator<Item = String>) -> Result<BTreeSet<Catego
     names
         .into_iter()
         .map(|n| {
+            // The message names the choices, never the value sent.
             Category::parse(&n).ok_or_else(|| {
                 ApiError::BadRequest(format!(
-                    "unknown category '{n}'; one of {}",
+                    "categories: an unknown category; one of {}",
                     Category::ALL.map(|c| c.as_str()).join(", ")
                 ))
             })

@@ -316,10 +316,10 @@ pub(crate) async fn decide(
             entry.new_fact_id = Some(new.id.to_string());
             vec![old, new]
         }
-        other => {
-            return Err(ApiError::Unprocessable(format!(
-                "action: '{other}' is not one of confirm, correct, reject"
-            )));
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "action: one of confirm, correct, reject".into(),
+            ));
         }
     };
     let event_id = EventId::random();
