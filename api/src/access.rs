@@ -258,14 +258,10 @@ pub(crate) async fn owner_only(
     if caller.0.owns(patient) {
         return Ok(());
     }
-    let decision = Decision {
-        permit: false,
-        rule: "owner_only",
-        reason: "only the patient may do this on their own record".into(),
-        grant_id: None,
-        purpose: None,
-        break_glass: false,
-    };
+    let decision = Decision::deny(
+        "owner_only",
+        "only the patient may do this on their own record".into(),
+    );
     crate::security::denied(caller, Some(patient), decision.rule);
     record(state, caller, patient, &decision, verb, &[what], Vec::new()).await?;
     Err(ApiError::Forbidden(decision.reason))
@@ -557,14 +553,10 @@ pub(crate) async fn explain(
     let patient = patient_id(&patient)?;
     if caller.0.role == Role::Admin {
         // An administrator looking at who may see a record is an access the patient sees.
-        let decision = Decision {
-            permit: true,
-            rule: "admin_explain",
-            reason: "administrators may see who has access, not the record".into(),
-            grant_id: None,
-            purpose: None,
-            break_glass: false,
-        };
+        let decision = Decision::permit(
+            "admin_explain",
+            "administrators may see who has access, not the record".into(),
+        );
         record(
             &state,
             &caller,
@@ -696,12 +688,9 @@ pub(crate) async fn break_glass(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let patient = patient_id(&patient)?;
     let refuse = |rule: &'static str, reason: String| Decision {
-        permit: false,
-        rule,
-        reason,
-        grant_id: None,
         purpose: Some(Purpose::Emergency),
         break_glass: true,
+        ..Decision::deny(rule, reason)
     };
     if caller.0.role != Role::Provider {
         let d = refuse(

@@ -51,6 +51,8 @@ pub struct AppState {
     pub login_limiter: Arc<auth::LoginLimiter>,
     /// Search results kept for paging (`_snapshot` tokens in `next` links).
     pub snapshots: Arc<snapshots::Snapshots>,
+    /// Consent categories of facts already read (providers' reads filter on them).
+    pub categories: Arc<snapshots::Categories>,
     /// The policy decision point (over the consent store).
     pub consent: p360_consent::Pdp,
     /// The patient-visible access ledger.

@@ -422,10 +422,7 @@ pub(crate) async fn everything(
     let (token, matching) = match snapshot {
         Some(found) => found,
         None => {
-            let index =
-                p360_graph::facts::index_patient_with(&*state.graph, &patient, allowed.is_some())
-                    .await
-                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let index = index_for(&state, &patient, allowed.is_some()).await?;
             let ids: Vec<p360_model::FactId> = index
                 .into_iter()
                 .filter(|f| allowed.is_none_or(|a| f.category.is_some_and(|c| a.contains(&c))))
@@ -492,6 +489,29 @@ pub(crate) async fn everything(
         &facts,
         extra,
     )?))
+}
+
+/// The patient's fact index; with `categories`, each fact's consent category too. Categories
+/// are remembered per fact (a fact's body never changes under its id, and the sensitivity
+/// tables only change with the binary), so only a record with facts not seen before costs a
+/// read of the bodies.
+async fn index_for(
+    state: &AppState,
+    patient: &PatientId,
+    categories: bool,
+) -> Result<Vec<p360_graph::facts::IndexEntry>, ApiError> {
+    let unavailable = |e: p360_graph::GraphError| ApiError::Unavailable(e.to_string());
+    let mut index = p360_graph::facts::index_patient(&*state.graph, patient)
+        .await
+        .map_err(unavailable)?;
+    if !categories || state.categories.fill(patient, &mut index) {
+        return Ok(index);
+    }
+    let index = p360_graph::facts::index_patient_with(&*state.graph, patient, true)
+        .await
+        .map_err(unavailable)?;
+    state.categories.remember(patient, &index);
+    Ok(index)
 }
 
 type TimeFilters = (Option<DateTime<Utc>>, Option<NaiveDate>, Option<NaiveDate>);

@@ -69,6 +69,56 @@ impl Snapshots {
     }
 }
 
+/// The consent category of facts already read, by patient and fact id (see
+/// `records::index_for`). Bounded: when full it starts again, which costs only re-reads.
+#[derive(Default)]
+pub struct Categories {
+    known: Mutex<HashMap<PatientId, HashMap<FactId, p360_model::Category>>>,
+}
+
+const MAX_CATEGORIES: usize = 2_000_000;
+
+impl std::fmt::Debug for Categories {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Categories")
+    }
+}
+
+impl Categories {
+    /// Sets each entry's category from what is known; false if any is unknown.
+    pub fn fill(&self, patient: &PatientId, index: &mut [p360_graph::facts::IndexEntry]) -> bool {
+        let Ok(known) = self.known.lock() else {
+            return false;
+        };
+        let Some(mine) = known.get(patient) else {
+            return index.is_empty();
+        };
+        for e in index.iter_mut() {
+            match mine.get(&e.id) {
+                Some(c) => e.category = Some(*c),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    pub fn remember(&self, patient: &PatientId, index: &[p360_graph::facts::IndexEntry]) {
+        let Ok(mut known) = self.known.lock() else {
+            return;
+        };
+        let total: usize = known.values().map(HashMap::len).sum();
+        if total + index.len() > MAX_CATEGORIES {
+            known.clear();
+        }
+        let mine = known.entry(patient.clone()).or_default();
+        for e in index {
+            if let Some(c) = e.category {
+                mine.insert(e.id.clone(), c);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,7 +57,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn permit(rule: &'static str, reason: String) -> Self {
+    /// A permit by `rule`, with no grant behind it (owner, system, an administrator's look).
+    pub fn permit(rule: &'static str, reason: String) -> Self {
         Self {
             permit: true,
             rule,
@@ -68,7 +69,8 @@ impl Decision {
         }
     }
 
-    fn deny(rule: &'static str, reason: String) -> Self {
+    /// A refusal by `rule`.
+    pub fn deny(rule: &'static str, reason: String) -> Self {
         Self {
             permit: false,
             ..Self::permit(rule, reason)

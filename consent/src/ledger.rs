@@ -91,6 +91,97 @@ pub struct Verification {
 pub struct Ledger {
     conn: Arc<Mutex<Connection>>,
     key: Arc<Vec<u8>>,
+    /// Appends from the API go through one writer thread that commits every access waiting
+    /// in one transaction (group commit): one fsync for many concurrent readers, where one
+    /// each made them queue behind each other's fsync.
+    queue: std::sync::mpsc::Sender<Pending>,
+}
+
+struct Pending {
+    access: Access,
+    reply: tokio::sync::oneshot::Sender<Result<Entry, LedgerError>>,
+}
+
+/// Accesses committed together at most.
+const GROUP: usize = 256;
+
+/// The writer thread: waits for one access, takes whatever else is waiting, appends them all
+/// in one transaction and answers each. Ends when every `Ledger` handle is gone.
+fn writer(conn: Arc<Mutex<Connection>>, key: Arc<Vec<u8>>, rx: std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (accesses, replies): (Vec<Access>, Vec<_>) =
+            batch.into_iter().map(|p| (p.access, p.reply)).unzip();
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        match append_all(&mut guard, &key, accesses) {
+            Ok(entries) => {
+                for (reply, entry) in replies.into_iter().zip(entries) {
+                    let _ = reply.send(Ok(entry));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(LedgerError::Unavailable(why.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Appends `accesses` in order, in one transaction: all of them or none.
+fn append_all(
+    conn: &mut Connection,
+    key: &[u8],
+    accesses: Vec<Access>,
+) -> Result<Vec<Entry>, LedgerError> {
+    let tx = conn.transaction().map_err(db)?;
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    let (mut seq, mut prev) = match last {
+        Some((s, h)) => (u64::try_from(s).unwrap_or(0), h),
+        None => (0, GENESIS.to_owned()),
+    };
+    let mut out = Vec::with_capacity(accesses.len());
+    for mut access in accesses {
+        access.resource_ids.truncate(MAX_IDS);
+        seq += 1;
+        let h = hash(key, &prev, &access, seq)?;
+        let body =
+            serde_json::to_string(&access).map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO ledger (seq, patient, at, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                i64::try_from(seq).unwrap_or(i64::MAX),
+                access.patient.as_str(),
+                timestamp(access.at),
+                body,
+                prev,
+                h
+            ],
+        )
+        .map_err(db)?;
+        out.push(Entry {
+            seq,
+            access,
+            prev_hash: std::mem::replace(&mut prev, h.clone()),
+            hash: h,
+        });
+    }
+    tx.commit().map_err(db)?;
+    Ok(out)
 }
 
 fn db(e: rusqlite::Error) -> LedgerError {
@@ -129,10 +220,14 @@ impl Ledger {
                BEGIN SELECT RAISE(ABORT, 'the access ledger is append-only'); END;",
         )
         .map_err(db)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            key: Arc::new(key),
-        })
+        let (conn, key) = (Arc::new(Mutex::new(conn)), Arc::new(key));
+        let (queue, rx) = std::sync::mpsc::channel();
+        let (c, k) = (conn.clone(), key.clone());
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer(c, k, rx))
+            .map_err(|e| LedgerError::Unavailable(format!("starting the ledger writer: {e}")))?;
+        Ok(Self { conn, key, queue })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -141,52 +236,22 @@ impl Ledger {
 
     /// Appends an access; returns the stored entry. Blocking (SQLite): call from
     /// `spawn_blocking` or use [`Ledger::record`].
-    pub fn append(&self, mut access: Access) -> Result<Entry, LedgerError> {
-        access.resource_ids.truncate(MAX_IDS);
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db)?;
-        let (seq, prev) = match last {
-            Some((s, h)) => (u64::try_from(s).unwrap_or(0) + 1, h),
-            None => (1, GENESIS.to_owned()),
-        };
-        let h = hash(&self.key, &prev, &access, seq)?;
-        let body =
-            serde_json::to_string(&access).map_err(|e| LedgerError::Unavailable(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO ledger (seq, patient, at, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                i64::try_from(seq).unwrap_or(i64::MAX),
-                access.patient.as_str(),
-                timestamp(access.at),
-                body,
-                prev,
-                h
-            ],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(Entry {
-            seq,
-            access,
-            prev_hash: prev,
-            hash: h,
-        })
+    pub fn append(&self, access: Access) -> Result<Entry, LedgerError> {
+        append_all(&mut self.lock(), &self.key, vec![access])?
+            .pop()
+            .ok_or_else(|| LedgerError::Unavailable("nothing appended".into()))
     }
 
-    /// [`Ledger::append`] off the async runtime.
+    /// [`Ledger::append`] off the async runtime, committed together with the other accesses
+    /// waiting at the same moment; returns when the entry is durable.
     pub async fn record(&self, access: Access) -> Result<Entry, LedgerError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.append(access))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Pending { access, reply })
+            .map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?;
+        answer
             .await
-            .map_err(|e| LedgerError::Unavailable(format!("ledger task: {e}")))?
+            .map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?
     }
 
     /// Marks an entry as mirrored to the lake.

@@ -155,6 +155,7 @@ impl System {
             queue_depth,
             login_limiter: Arc::default(),
             snapshots: Arc::default(),
+            categories: Arc::default(),
             consent,
             ledger,
             grant_limits: p360_consent::GrantLimits {
