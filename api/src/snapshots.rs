@@ -73,7 +73,14 @@ impl Snapshots {
 /// `records::index_for`). Bounded: when full it starts again, which costs only re-reads.
 #[derive(Default)]
 pub struct Categories {
-    known: Mutex<HashMap<PatientId, HashMap<FactId, p360_model::Category>>>,
+    known: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    by_patient: HashMap<PatientId, HashMap<FactId, p360_model::Category>>,
+    /// Facts remembered across all patients (kept, not summed on every call).
+    count: usize,
 }
 
 const MAX_CATEGORIES: usize = 2_000_000;
@@ -90,7 +97,7 @@ impl Categories {
         let Ok(known) = self.known.lock() else {
             return false;
         };
-        let Some(mine) = known.get(patient) else {
+        let Some(mine) = known.by_patient.get(patient) else {
             return index.is_empty();
         };
         for e in index.iter_mut() {
@@ -106,14 +113,16 @@ impl Categories {
         let Ok(mut known) = self.known.lock() else {
             return;
         };
-        let total: usize = known.values().map(HashMap::len).sum();
-        if total + index.len() > MAX_CATEGORIES {
-            known.clear();
+        if known.count + index.len() > MAX_CATEGORIES {
+            *known = Known::default();
         }
-        let mine = known.entry(patient.clone()).or_default();
+        let known = &mut *known;
+        let mine = known.by_patient.entry(patient.clone()).or_default();
         for e in index {
-            if let Some(c) = e.category {
-                mine.insert(e.id.clone(), c);
+            if let Some(c) = e.category
+                && mine.insert(e.id.clone(), c).is_none()
+            {
+                known.count += 1;
             }
         }
     }
