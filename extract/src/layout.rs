@@ -174,6 +174,60 @@ pub fn group_lines(mut words: Vec<Word>) -> Vec<Line> {
     out
 }
 
+/// Character cell of a text-only page: a text layer (PDF) or a plain-text transcript has no
+/// pixel boxes, so each character gets one of these, which keeps the column gaps that separate
+/// table cells (two or more spaces) as gaps in x.
+const TEXT_CELL_WIDTH: u32 = 12;
+const TEXT_LINE_HEIGHT: u32 = 30;
+
+/// A page made from text lines (a PDF text layer, a transcript): words at their character
+/// columns, one line per text line, full confidence (the text is what the document says).
+pub fn page_from_text(number: u32, text: &str) -> Page {
+    let mut lines = Vec::new();
+    let mut widest = 0usize;
+    for (row, raw) in text.lines().enumerate() {
+        let chars: Vec<char> = raw.chars().collect();
+        widest = widest.max(chars.len());
+        let mut words = Vec::new();
+        let mut col = 0usize;
+        while col < chars.len() {
+            if chars[col].is_whitespace() {
+                col += 1;
+                continue;
+            }
+            let start = col;
+            while col < chars.len() && !chars[col].is_whitespace() {
+                col += 1;
+            }
+            let cell = |n: usize| u32::try_from(n).unwrap_or(u32::MAX / 2);
+            words.push(Word {
+                text: chars[start..col].iter().collect(),
+                bbox: BBox {
+                    x: cell(start).saturating_mul(TEXT_CELL_WIDTH),
+                    y: cell(row).saturating_mul(TEXT_LINE_HEIGHT),
+                    width: cell(col - start).saturating_mul(TEXT_CELL_WIDTH),
+                    height: TEXT_LINE_HEIGHT * 2 / 3,
+                },
+                confidence: 1.0,
+            });
+        }
+        if !words.is_empty() {
+            lines.push(Line::new(words));
+        }
+    }
+    let rows = u32::try_from(text.lines().count()).unwrap_or(u32::MAX / 2);
+    Page {
+        number,
+        width: u32::try_from(widest)
+            .unwrap_or(u32::MAX / 2)
+            .saturating_mul(TEXT_CELL_WIDTH)
+            .max(1),
+        height: rows.saturating_mul(TEXT_LINE_HEIGHT).max(1),
+        lines,
+        deskew_degrees: 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +243,15 @@ mod tests {
             },
             confidence: 0.9,
         }
+    }
+
+    #[test]
+    fn text_pages_keep_words_at_their_columns() {
+        let p = page_from_text(1, "Sodium  141  mmol/L\n\nK 4.1");
+        assert_eq!(p.lines.len(), 2);
+        assert_eq!(p.lines[0].text(), "Sodium 141 mmol/L");
+        assert_eq!(p.lines[0].words[1].bbox.x, 8 * TEXT_CELL_WIDTH);
+        assert!(p.lines[1].bbox.y > p.lines[0].bbox.y);
     }
 
     #[test]

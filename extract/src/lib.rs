@@ -9,5 +9,6 @@ pub mod layout;
 pub mod ocr;
 pub mod pages;
 pub mod preprocess;
+pub mod reading_order;
 pub mod stage;
 pub mod terminology;

@@ -12,9 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
+/// `--text`: transcripts (`DOC.txt`) instead of images, read as a perfect OCR would read them,
+/// which separates what OCR loses from what extraction loses.
+const TEXT_EXTENSIONS: &[&str] = &["txt"];
 
 /// The inputs: the file, or the documents in the directory (sorted).
 pub fn inputs(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    inputs_with(path, EXTENSIONS)
+}
+
+fn inputs_with(path: &Path, extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -24,14 +31,14 @@ pub fn inputs(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter(|p| {
             p.extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+                .is_some_and(|e| extensions.contains(&e.to_lowercase().as_str()))
         })
         .collect();
     files.sort();
     anyhow::ensure!(
         !files.is_empty(),
         "no documents ({}) in {}",
-        EXTENSIONS.join(", "),
+        extensions.join(", "),
         path.display()
     );
     Ok(files)
@@ -74,7 +81,36 @@ pub async fn extract_one(
     let bytes = tokio::fs::read(path)
         .await
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let layout = ocr.read(&bytes).await?;
+    let layout = if path.extension().is_some_and(|e| e == "txt") {
+        let text = String::from_utf8(bytes.clone())
+            .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+        p360_extract::layout::Layout {
+            engine: p360_extract::layout::Engine {
+                name: "transcript".into(),
+                version: "1".into(),
+            },
+            pages: vec![p360_extract::layout::page_from_text(1, &text)],
+        }
+    } else {
+        ocr.read(&bytes).await?
+    };
+    // `P360_DUMP_LAYOUT=<dir>`: the lines as read, one text file per document, for looking at
+    // what extraction was given (development aid; the documents are the caller's own files).
+    if let Some(dir) = std::env::var_os("P360_DUMP_LAYOUT") {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("document");
+        let text: Vec<String> = layout
+            .pages
+            .iter()
+            .flat_map(|p| p.lines.iter().map(|l| l.text()))
+            .collect();
+        let _ = std::fs::write(
+            Path::new(&dir).join(format!("{stem}.layout.txt")),
+            text.join("\n"),
+        );
+    }
     let extraction = tokio::task::spawn_blocking({
         let layout = layout.clone();
         move || clinical::extract(&layout)
@@ -99,8 +135,9 @@ pub async fn extract_one(
     Ok((bundle, extraction))
 }
 
-pub async fn run(input: &Path, out: &Path, jobs: usize) -> anyhow::Result<()> {
-    let files = inputs(input)?;
+/// `text`: read `.txt` transcripts instead of images (see [`TEXT_EXTENSIONS`]).
+pub async fn run(input: &Path, out: &Path, jobs: usize, text: bool) -> anyhow::Result<()> {
+    let files = inputs_with(input, if text { TEXT_EXTENSIONS } else { EXTENSIONS })?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let jobs = jobs.max(1);
     let ocr: Arc<dyn Ocr> = Arc::new(TesseractOcr::start(TesseractConfig {

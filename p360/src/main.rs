@@ -59,6 +59,10 @@ enum Command {
         /// Documents read at once (one OCR engine each); default: the number of cores.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Read the `.txt` transcripts in the directory instead of the images, as a perfect OCR
+        /// would: what is lost then is lost by extraction, not by OCR.
+        #[arg(long)]
+        text: bool,
     },
     /// The access ledger: `p360 ledger verify` checks its hash chain.
     Ledger {
@@ -308,13 +312,18 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
         }
-        Command::Extract { input, out, jobs } => {
+        Command::Extract {
+            input,
+            out,
+            jobs,
+            text,
+        } => {
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
                     .unwrap_or(1)
             });
-            p360::extract_cmd::run(&input, &out, jobs).await
+            p360::extract_cmd::run(&input, &out, jobs, text).await
         }
         Command::Ledger { command } => {
             let (_, ledger) = p360::system::build_consent(&config).await?;

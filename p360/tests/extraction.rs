@@ -37,7 +37,7 @@ fn f1(report: &Value, name: &str, what: &str) -> f64 {
 
 async fn extract_and_score(dir: &Path) -> Value {
     let out = tempfile::tempdir().expect("tempdir");
-    p360::extract_cmd::run(dir, out.path(), 2)
+    p360::extract_cmd::run(dir, out.path(), 2, false)
         .await
         .expect("every document extracts");
     score(dir, out.path())

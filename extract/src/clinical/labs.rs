@@ -32,7 +32,7 @@ enum Token {
 
 fn flag_of(w: &str) -> Option<&'static str> {
     match w
-        .trim_matches(|c: char| c == '(' || c == ')' || c == '*')
+        .trim_matches(|c: char| "()*[].,;:|".contains(c))
         .to_uppercase()
         .as_str()
     {
@@ -282,15 +282,35 @@ fn result(line: &PageLine<'_>) -> Option<LabResult> {
     let (from, to, name) = name_at(&words)?;
     let toks = tokens(&words[to..]);
     let mut value = None;
-    let mut unit = None;
+    let mut unit: Option<(String, &'static str)> = None;
     let mut range = None;
     let mut flag = None;
     let mut last = to;
-    for (t, _, end) in &toks {
+    // Units any code of this analyte is reported in: a printed unit among them is preferred to
+    // another unit-like token on the row, and a garbled one is read as its closest.
+    let expected: Vec<&'static str> = name
+        .candidates
+        .iter()
+        .flat_map(|c| c.units.iter().copied())
+        .collect();
+    let mut garbled = None;
+    for (t, start, end) in &toks {
         match t {
             Token::Value { .. } | Token::TextValue(_) if value.is_none() => value = Some(t.clone()),
-            Token::Unit { printed, ucum } if unit.is_none() => {
+            Token::Unit { printed, ucum }
+                if unit
+                    .as_ref()
+                    .is_none_or(|(_, u)| !expected.contains(u) && expected.contains(ucum)) =>
+            {
                 unit = Some((printed.clone(), *ucum))
+            }
+            Token::Other if value.is_some() && garbled.is_none() => {
+                let w = words[to + start];
+                if let Some(ucum) = units::closest(w, &expected) {
+                    garbled = Some((w.to_string(), ucum));
+                    last = to + end;
+                }
+                continue;
             }
             Token::Range { .. } if range.is_none() => range = Some(t.clone()),
             Token::Flag(f) if flag.is_none() && value.is_some() => flag = Some(f.clone()),
@@ -300,11 +320,20 @@ fn result(line: &PageLine<'_>) -> Option<LabResult> {
         last = to + end;
     }
     let value = value?;
+    let mut notes = Vec::new();
+    if unit.as_ref().is_none_or(|(_, u)| !expected.contains(u))
+        && let Some(g) = garbled
+    {
+        notes.push(format!("unit read as {} ({} printed)", g.1, g.0));
+        unit = Some(g);
+    }
     let ucum = unit.as_ref().map(|(_, u)| *u);
     let code = name.code_for_unit(ucum);
-    let mut notes = Vec::new();
     let mut source = line.source(from, last);
     source.confidence *= name.score as f32;
+    if !notes.is_empty() {
+        source.confidence = source.confidence.min(0.8);
+    }
     let (ref_low, ref_high, ref_text) = match &range {
         Some(Token::Range { low, high, text }) => (*low, *high, Some(text.clone())),
         _ => (None, None, None),

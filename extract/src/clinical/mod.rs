@@ -184,9 +184,28 @@ pub(crate) fn page_lines(layout: &Layout) -> Vec<PageLine<'_>> {
         .collect()
 }
 
-/// Runs every extractor over the layout.
+/// Whether a line is a section heading (for reading-order analysis).
+pub fn is_heading(line: &Line) -> bool {
+    sections::heading(&PageLine { page: 1, line })
+        .is_some_and(|(_, after)| after == line.words.len())
+}
+
+/// The layout in reading order: segments chained into rows, two-column bands split at their
+/// gutter (see [`crate::reading_order`]).
+pub fn in_reading_order(layout: &Layout) -> Layout {
+    let mut out = layout.clone();
+    for page in &mut out.pages {
+        let segments = std::mem::take(&mut page.lines);
+        let rows = crate::reading_order::rows(segments);
+        page.lines = crate::reading_order::order(rows, page.width, &is_heading);
+    }
+    out
+}
+
+/// Runs every extractor over the layout (read in [`in_reading_order`]).
 pub fn extract(layout: &Layout) -> Extraction {
-    let lines = page_lines(layout);
+    let ordered = in_reading_order(layout);
+    let lines = page_lines(&ordered);
     let sections = sections::classify(&lines);
     let kind = sections::document_kind(&lines);
     let header = header::extract(&lines, &sections, kind);

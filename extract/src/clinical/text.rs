@@ -17,8 +17,20 @@ pub fn find_date(s: &str) -> Option<(NaiveDate, std::ops::Range<usize>)> {
     static MONTH_FIRST: OnceLock<Regex> = OnceLock::new();
     static DAY_FIRST: OnceLock<Regex> = OnceLock::new();
     let mut found: Vec<(NaiveDate, std::ops::Range<usize>)> = Vec::new();
-    for c in re(&NUMERIC, r"\b(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{4}|\d{2})\b").captures_iter(s) {
-        let (m, d, y) = (num(&c[1]), num(&c[2]), year(&c[3]));
+    for c in re(
+        &NUMERIC,
+        r"\b(\d{1,2})([/\-.])(\d{1,2})[/\-.](\d{4}|\d{2})\b",
+    )
+    .captures_iter(s)
+    {
+        let (a, b, y) = (num(&c[1]), num(&c[3]), year(&c[4]));
+        // Month first (US) unless the first number cannot be a month or the separator is a dot
+        // (`05.03.2024`, the European way).
+        let (m, d) = if a > 12 || (&c[2] == "." && b <= 12) {
+            (b, a)
+        } else {
+            (a, b)
+        };
         if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
             found.push((date, c.get(0).map(|m| m.range()).unwrap_or_default()));
         }
@@ -30,7 +42,7 @@ pub fn find_date(s: &str) -> Option<(NaiveDate, std::ops::Range<usize>)> {
     }
     for c in re(
         &MONTH_FIRST,
-        r"(?i)\b([A-Z][a-z]{2,8})\.?\s+(\d{1,2}),?\s+(\d{4})\b",
+        r"(?i)\b([A-Z][a-z]{2,8})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b",
     )
     .captures_iter(s)
     {
@@ -42,11 +54,11 @@ pub fn find_date(s: &str) -> Option<(NaiveDate, std::ops::Range<usize>)> {
     }
     for c in re(
         &DAY_FIRST,
-        r"(?i)\b(\d{1,2})[\s\-]([A-Z][a-z]{2,8})[\s\-,]+(\d{4})\b",
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?[\s\-/.]([A-Z][a-z]{2,8})\.?[\s\-,/.]+(\d{4}|\d{2})\b",
     )
     .captures_iter(s)
     {
-        if let (d, Some(m), y) = (num(&c[1]), month(&c[2]), num(&c[3]) as i32)
+        if let (d, Some(m), y) = (num(&c[1]), month(&c[2]), year(&c[3]))
             && let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
         {
             found.push((date, c.get(0).map(|m| m.range()).unwrap_or_default()));
@@ -72,11 +84,23 @@ fn year(s: &str) -> i32 {
 fn month(s: &str) -> Option<u32> {
     let m = s.to_lowercase();
     let names = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
+    // `Mar`, `March`, `Sept`: a prefix of the month's name, never a longer word (`Marchetti`).
     names
         .iter()
-        .position(|n| m.starts_with(n) && (m.len() == 3 || m.len() >= 4))
+        .position(|n| m.len() >= 3 && n.starts_with(m.as_str()))
         .map(|i| i as u32 + 1)
 }
 
@@ -246,6 +270,13 @@ mod tests {
         assert_eq!(d("2024-06-06").as_deref(), Some("2024-06-06"));
         assert_eq!(d("on 15-Jan-2024").as_deref(), Some("2024-01-15"));
         assert_eq!(d("no date here 12/45/2020"), None);
+        assert_eq!(d("14-FEB-1948 (Age 76)").as_deref(), Some("1948-02-14"));
+        assert_eq!(d("31 MAR 1953").as_deref(), Some("1953-03-31"));
+        assert_eq!(d("25/12/2023").as_deref(), Some("2023-12-25"));
+        assert_eq!(d("05.03.2024").as_deref(), Some("2024-03-05"));
+        assert_eq!(d("5th March 2024").as_deref(), Some("2024-03-05"));
+        assert_eq!(d("March 5th, 2024").as_deref(), Some("2024-03-05"));
+        assert_eq!(d("05-Mar-24").as_deref(), Some("2024-03-05"));
     }
 
     #[test]

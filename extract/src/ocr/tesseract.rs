@@ -163,8 +163,7 @@ fn init(config: &TesseractConfig) -> Result<TessBaseApi, OcrError> {
         api.set_variable(&n, &v)
             .map_err(|_| OcrError::Engine(format!("Tesseract rejected variable {name}")))?;
     }
-    // One uniform block of text: keeps a table row on one line across its cells.
-    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_BLOCK);
+    api.set_page_seg_mode(page_mode());
     Ok(api)
 }
 
@@ -286,7 +285,16 @@ fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], width: u32, heigh
         }
         *line = Line::new(rebuilt);
     }
-    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_BLOCK);
+    api.set_page_seg_mode(page_mode());
+}
+
+fn page_mode() -> tesseract_plumbing::tesseract_sys::TessPageSegMode {
+    use tesseract_plumbing::tesseract_sys as t;
+    match std::env::var("P360_PSM").ok().as_deref() {
+        Some("6") => t::TessPageSegMode_PSM_SINGLE_BLOCK,
+        Some("4") => t::TessPageSegMode_PSM_SINGLE_COLUMN,
+        _ => t::TessPageSegMode_PSM_AUTO,
+    }
 }
 
 fn mean_conf(words: &[Word]) -> f32 {

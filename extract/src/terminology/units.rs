@@ -109,6 +109,32 @@ pub fn to_ucum(printed: &str) -> Option<&'static str> {
         })
 }
 
+/// The unit among `expected` (UCUM codes the test is reported in) that a garbled printed unit
+/// is closest to (`x1043/UL` → `10*3/uL`, `g/dt.` → `g/dL`), when close enough to be that unit
+/// and no other: knowing which test the row is for narrows a misread to a few candidates.
+pub fn closest(printed: &str, expected: &[&str]) -> Option<&'static str> {
+    let k = key(printed.trim_end_matches(['.', ',', ';', ':', '|']));
+    // A unit has a slash, a percent sign or an exponent; a word (`Fasting`, `Negative`) is not one.
+    if k.len() < 2 || !k.contains(['/', '%', '*']) {
+        return None;
+    }
+    let mut best: Option<(usize, &'static str)> = None;
+    let mut tie = false;
+    for (spelling, ucum) in UNITS.iter().filter(|(_, u)| expected.contains(u)) {
+        let d = strsim::levenshtein(&k, &key(spelling));
+        match best {
+            Some((b, u)) if d == b && u != *ucum => tie = true,
+            Some((b, _)) if d >= b => {}
+            _ => {
+                best = Some((d, ucum));
+                tie = false;
+            }
+        }
+    }
+    let (d, ucum) = best?;
+    (!tie && d <= (k.chars().count() / 3).max(1)).then_some(ucum)
+}
+
 /// Whether `s` could be a unit (to split `41.0%` and to recognise a unit column).
 pub fn is_unit(s: &str) -> bool {
     to_ucum(s).is_some()
@@ -138,6 +164,12 @@ mod tests {
             assert_eq!(to_ucum(printed), Some(ucum), "{printed}");
         }
         assert_eq!(to_ucum("mg"), None);
+        let cbc = ["10*3/uL", "10*9/L"];
+        assert_eq!(closest("x1043/UL", &cbc), Some("10*3/uL"));
+        assert_eq!(closest("X10%3/pL", &cbc), Some("10*3/uL"));
+        assert_eq!(closest("g/dt.", &["g/dL", "g/L"]), Some("g/dL"));
+        assert_eq!(closest("Fasting", &["mg/dL"]), None);
+        assert_eq!(closest("ng/mL", &["mg/dL"]), None);
         assert_eq!(to_ucum("Fasting"), None);
     }
 }
