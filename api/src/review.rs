@@ -166,6 +166,11 @@ pub(crate) async fn page_image(
             .find(|p| p.number == page)
             .ok_or_else(|| ApiError::NotFound(format!("the document has no page {page}")))?
             .image;
+        let img = match &info.normalization {
+            Some(params) => p360_imagenorm::geometry(&image::DynamicImage::ImageLuma8(img), params),
+            None => img,
+        };
+        let img = p360_extract::ocr::tesseract::turn(&img, info.quarter_turns);
         let img = p360_extract::preprocess::deskew(&img, info.deskew_degrees);
         let (w, h) = img.dimensions();
         let img = match (region.x, region.y, region.width, region.height) {

@@ -111,6 +111,14 @@ pub struct Page {
     /// Degrees the image was rotated by before recognition (deskew), for the record.
     #[serde(default)]
     pub deskew_degrees: f32,
+    /// Clockwise quarter turns applied to the stored image before deskew (a page scanned
+    /// upside down, a photo taken sideways); boxes are on the turned page.
+    #[serde(default)]
+    pub quarter_turns: u8,
+    /// The page found in a photo and rectified (corners, size, residual skew), to draw review
+    /// crops on the same pixels; `None` when the image was read as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<p360_imagenorm::Params>,
 }
 
 /// The engine that read a document, for provenance.
@@ -124,6 +132,17 @@ pub struct Engine {
 pub struct Layout {
     pub engine: Engine,
     pub pages: Vec<Page>,
+    /// Pages that could not be read while the others were (a damaged page of a PDF): named on
+    /// the document so that the patient can send that page again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_pages: Vec<PageFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageFailure {
+    pub page: u32,
+    /// The reason as shown to the patient (no content).
+    pub reason: String,
 }
 
 impl Layout {
@@ -225,6 +244,8 @@ pub fn page_from_text(number: u32, text: &str) -> Page {
         height: rows.saturating_mul(TEXT_LINE_HEIGHT).max(1),
         lines,
         deskew_degrees: 0.0,
+        quarter_turns: 0,
+        normalization: None,
     }
 }
 

@@ -54,6 +54,35 @@ pub struct PageImage {
     pub image: GrayImage,
 }
 
+/// One page of a document as stored: pixels to read, or the text of a PDF's text layer (which
+/// needs no OCR), or why this page cannot be read while the others can.
+#[derive(Debug)]
+pub enum PageContent {
+    Image(PageImage),
+    Text { number: u32, text: String },
+    Unreadable { number: u32, error: DocumentError },
+}
+
+/// Decodes a document page by page: a damaged page is reported as that page's failure, and
+/// the document fails only when the file as a whole cannot be read.
+pub fn decode_pages(bytes: &[u8]) -> Result<Vec<PageContent>, DocumentError> {
+    if bytes.starts_with(b"%PDF-") {
+        return pdf_page_contents(bytes);
+    }
+    Ok(decode(bytes)?.into_iter().map(PageContent::Image).collect())
+}
+
+/// Text-layer text worth trusting over OCR: enough letters, and mostly letters, digits,
+/// punctuation and spaces (a layer of garbage glyph codes is not).
+fn plausible_text(t: &str) -> bool {
+    let total = t.chars().filter(|c| !c.is_whitespace()).count();
+    let good = t
+        .chars()
+        .filter(|c| c.is_alphanumeric() || ".,:;/%()-<>#*'+".contains(*c))
+        .count();
+    total >= 40 && good * 10 >= total * 9
+}
+
 fn head_hex(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -129,6 +158,19 @@ fn decode_image(bytes: &[u8], format: ImageFormat) -> Result<GrayImage, Document
 /// Scanned PDFs: each page's largest image. Why not render: no PDF rasteriser is a well-kept pure
 /// Rust crate, and phone scanner apps write one JPEG per page, which this reads losslessly.
 fn pdf_pages(bytes: &[u8]) -> Result<Vec<PageImage>, DocumentError> {
+    pdf_page_contents(bytes)?
+        .into_iter()
+        .map(|p| match p {
+            PageContent::Image(i) => Ok(i),
+            PageContent::Text { number, .. } => {
+                Err(DocumentError::PdfPageWithoutImage { page: number })
+            }
+            PageContent::Unreadable { error, .. } => Err(error),
+        })
+        .collect()
+}
+
+fn pdf_page_contents(bytes: &[u8]) -> Result<Vec<PageContent>, DocumentError> {
     // The trailer names an /Encrypt dictionary: say so before any parser trips over the
     // encrypted streams with a less helpful message.
     if bytes.windows(8).any(|w| w == b"/Encrypt") {
@@ -149,18 +191,32 @@ fn pdf_pages(bytes: &[u8]) -> Result<Vec<PageImage>, DocumentError> {
     }
     let mut out = Vec::new();
     for (number, id) in pages {
+        // A text layer that reads as text is the page's content as written: no OCR needed.
+        if let Ok(text) = doc.extract_text(&[number])
+            && plausible_text(&text)
+        {
+            out.push(PageContent::Text { number, text });
+            continue;
+        }
         let images = doc.get_page_images(id).unwrap_or_default();
-        let best = images
+        let image = match images
             .iter()
             .max_by_key(|i| i.width.saturating_mul(i.height))
-            .ok_or(DocumentError::PdfPageWithoutImage { page: number })?;
-        let filters = best.filters.clone().unwrap_or_default();
-        let image = if filters.iter().any(|f| f == "DCTDecode") {
-            decode_image(best.content, ImageFormat::Jpeg)?
-        } else {
-            raw_pdf_image(best, number)?
+        {
+            None => Err(DocumentError::PdfPageWithoutImage { page: number }),
+            Some(best) => {
+                let filters = best.filters.clone().unwrap_or_default();
+                if filters.iter().any(|f| f == "DCTDecode") {
+                    decode_image(best.content, ImageFormat::Jpeg)
+                } else {
+                    raw_pdf_image(best, number)
+                }
+            }
         };
-        out.push(PageImage { number, image });
+        out.push(match image {
+            Ok(image) => PageContent::Image(PageImage { number, image }),
+            Err(error) => PageContent::Unreadable { number, error },
+        });
     }
     if out.is_empty() {
         return Err(DocumentError::BadPdf("it has no pages".into()));

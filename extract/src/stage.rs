@@ -32,6 +32,11 @@ pub struct PageInfo {
     pub width: u32,
     pub height: u32,
     pub deskew_degrees: f32,
+    /// Clockwise quarter turns applied before deskew (see `layout::Page::quarter_turns`).
+    #[serde(default)]
+    pub quarter_turns: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<p360_imagenorm::Params>,
 }
 
 /// A patient's decision on one extracted fact.
@@ -235,6 +240,8 @@ impl Stage for ExtractStage {
                     width: p.width,
                     height: p.height,
                     deskew_degrees: p.deskew_degrees,
+                    quarter_turns: p.quarter_turns,
+                    normalization: p.normalization.clone(),
                 })
                 .collect(),
             extraction,
@@ -262,7 +269,17 @@ impl Stage for ExtractStage {
             .await?;
             return Ok(Vec::new());
         }
-        let status = if needs_review > 0 {
+        // A page that could not be read is named on the document: the rest was extracted, and
+        // the patient is asked to send that page again.
+        let failed_pages = (!layout.failed_pages.is_empty()).then(|| {
+            layout
+                .failed_pages
+                .iter()
+                .map(|f| format!("page {}: {}", f.page, f.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let status = if needs_review > 0 || failed_pages.is_some() {
             "needs_review"
         } else {
             "extracted"
@@ -288,7 +305,7 @@ impl Stage for ExtractStage {
             doc,
             ExtractionStatus {
                 status,
-                detail: None,
+                detail: failed_pages,
                 facts: count,
                 needs_review,
             },

@@ -420,6 +420,7 @@ async fn comprehend_medical_codes_diagnoses_and_medications_with_their_traits() 
     let state = Recorded::default();
     let url = serve(state.clone()).await;
     let layout = Layout {
+        failed_pages: Vec::new(),
         engine: Engine {
             name: "tesseract".into(),
             version: "5".into(),
@@ -429,6 +430,8 @@ async fn comprehend_medical_codes_diagnoses_and_medications_with_their_traits() 
             width: 1700,
             height: 2200,
             deskew_degrees: 0.0,
+            quarter_turns: 0,
+            normalization: None,
             lines: vec![
                 text_line("Patient: DOE, JANE DOB: 03/14/1961", 40),
                 text_line("Visit date: 02/10/2026", 80),

@@ -97,6 +97,7 @@ fn line(text: &str, y: u32) -> Line {
 #[test]
 fn diagnosis_lines_keep_seventh_character_codes() {
     let layout = Layout {
+        failed_pages: Vec::new(),
         engine: Engine {
             name: "test".into(),
             version: "0".into(),
@@ -106,6 +107,8 @@ fn diagnosis_lines_keep_seventh_character_codes() {
             width: 1000,
             height: 1000,
             deskew_degrees: 0.0,
+            quarter_turns: 0,
+            normalization: None,
             lines: vec![
                 line("Discharge Diagnoses", 60),
                 line(

@@ -90,10 +90,14 @@ pub async fn extract_one(
                 version: "1".into(),
             },
             pages: vec![p360_extract::layout::page_from_text(1, &text)],
+            failed_pages: Vec::new(),
         }
     } else {
         ocr.read(&bytes).await?
     };
+    for f in &layout.failed_pages {
+        tracing::warn!(file = %path.display(), page = f.page, reason = %f.reason, "page not read; the other pages were");
+    }
     // `P360_DUMP_LAYOUT=<dir>`: the lines as read, one text file per document, for looking at
     // what extraction was given (development aid; the documents are the caller's own files).
     if let Some(dir) = std::env::var_os("P360_DUMP_LAYOUT") {

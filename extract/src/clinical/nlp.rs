@@ -377,6 +377,7 @@ mod tests {
     #[tokio::test]
     async fn entities_map_back_to_words_and_exclusions_are_skipped() {
         let layout = Layout {
+            failed_pages: Vec::new(),
             engine: crate::layout::Engine {
                 name: "test".into(),
                 version: "0".into(),
@@ -386,6 +387,8 @@ mod tests {
                 width: 1000,
                 height: 1000,
                 deskew_degrees: 0.0,
+                quarter_turns: 0,
+                normalization: None,
                 lines: vec![
                     line("Patient: DOE, JANE", 10),
                     line("Assessment and Plan", 60),

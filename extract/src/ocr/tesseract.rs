@@ -7,8 +7,8 @@
 //! itself with it set ([`ensure_single_threaded_openmp`]); `.cargo/config.toml` sets it for tests.
 
 use super::{Ocr, OcrError};
-use crate::layout::{BBox, Engine, Layout, Line, Page, Word};
-use crate::pages::{self, DocumentError, PageImage};
+use crate::layout::{BBox, Engine, Layout, Line, Page, PageFailure, Word, page_from_text};
+use crate::pages::{self, DocumentError, PageContent, PageImage};
 use crate::preprocess;
 use async_trait::async_trait;
 use std::ffi::CString;
@@ -110,24 +110,53 @@ impl Ocr for TesseractOcr {
 
     async fn read(&self, bytes: &[u8]) -> Result<Layout, OcrError> {
         let owned = bytes.to_vec();
-        let decoded = tokio::task::spawn_blocking(move || pages::decode(&owned))
+        let decoded = tokio::task::spawn_blocking(move || pages::decode_pages(&owned))
             .await
             .map_err(|e| OcrError::Engine(format!("decoder task: {e}")))??;
-        // All pages go to the workers at once, so a multi-page PDF uses every core.
-        let pending: Vec<_> = decoded
-            .into_iter()
-            .map(|p| self.submit(p))
-            .collect::<Result<_, _>>()?;
-        let mut pages = Vec::with_capacity(pending.len());
-        for rx in pending {
-            let page = rx
-                .await
-                .map_err(|_| OcrError::Engine("OCR worker dropped a page".into()))??;
-            pages.push(page);
+        let total = decoded.len();
+        // All image pages go to the workers at once, so a multi-page PDF uses every core; text
+        // layers need no OCR; a damaged page is set aside with its reason.
+        let mut pending = Vec::new();
+        let mut pages = Vec::with_capacity(total);
+        let mut failed: Vec<(u32, DocumentError)> = Vec::new();
+        for p in decoded {
+            match p {
+                PageContent::Image(img) => pending.push((img.number, self.submit(img)?)),
+                PageContent::Text { number, text } => pages.push(page_from_text(number, &text)),
+                PageContent::Unreadable { number, error } => failed.push((number, error)),
+            }
         }
+        for (number, rx) in pending {
+            match rx
+                .await
+                .map_err(|_| OcrError::Engine("OCR worker dropped a page".into()))?
+            {
+                Ok(page) => pages.push(page),
+                Err(OcrError::Document(error)) => failed.push((number, error)),
+                Err(e) => return Err(e),
+            }
+        }
+        // The document fails only when no page could be read: then its first page's reason.
+        if pages.is_empty() {
+            failed.sort_by_key(|(n, _)| *n);
+            return Err(failed
+                .into_iter()
+                .next()
+                .map(|(_, e)| e.into())
+                .unwrap_or_else(|| OcrError::Engine("no pages".into())));
+        }
+        pages.sort_by_key(|p| p.number);
+        failed.sort_by_key(|(n, _)| *n);
         Ok(Layout {
             engine: self.engine.clone(),
             pages,
+            failed_pages: failed
+                .into_iter()
+                .map(|(page, e)| PageFailure {
+                    page,
+                    reason: e.to_string(),
+                })
+                .collect(),
         })
     }
 }
@@ -196,10 +225,48 @@ fn worker(
     }
 }
 
-fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
-    let prepared = preprocess::prepare(&page.image);
+/// Mean confidence and count of the words that look like words (3+ letters or digits): an
+/// upside-down or sideways page reads as short, unsure fragments.
+fn word_quality(lines: &[Line]) -> (f32, usize) {
+    let words: Vec<f32> = lines
+        .iter()
+        .flat_map(|l| &l.words)
+        .filter(|w| w.text.chars().filter(|c| c.is_alphanumeric()).count() >= 3)
+        .map(|w| w.confidence)
+        .collect();
+    let n = words.len();
+    (
+        if n == 0 {
+            0.0
+        } else {
+            words.iter().sum::<f32>() / n as f32
+        },
+        n,
+    )
+}
+
+/// Below this word quality the page may be turned: other orientations are tried.
+const ORIENTATION_CHECK_BELOW: f32 = 0.75;
+
+/// Rotates clockwise by `turns` quarter turns.
+pub fn turn(image: &image::GrayImage, turns: u8) -> image::GrayImage {
+    match turns % 4 {
+        1 => image::imageops::rotate90(image),
+        2 => image::imageops::rotate180(image),
+        3 => image::imageops::rotate270(image),
+        _ => image.clone(),
+    }
+}
+
+/// One full recognition of an (upright) page: lines in prepared-image pixels mapped back.
+fn read_page(
+    api: &mut TessBaseApi,
+    image: &image::GrayImage,
+    number: u32,
+) -> Result<(Vec<Line>, f32), OcrError> {
+    let prepared = preprocess::prepare(image);
     let (w, h) = prepared.image.dimensions();
-    let engine = |what: &str| OcrError::Engine(format!("page {}: {what}", page.number));
+    let engine = |what: &str| OcrError::Engine(format!("page {number}: {what}"));
     api.set_image(prepared.image.as_raw(), w as i32, h as i32, 1, w as i32)
         .map_err(|e| engine(&format!("set image: {e}")))?;
     api.set_source_resolution((300.0 * (w as f32 / preprocess::MIN_WIDTH as f32)).max(70.0) as i32);
@@ -214,18 +281,120 @@ fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
         }
         line.bbox = scale_box(line.bbox, prepared.scale);
     }
-    if lines
-        .iter()
-        .all(|l| l.words.iter().all(|w| w.confidence < 0.3))
+    Ok((lines, prepared.deskew_degrees))
+}
+
+/// How well a middle band of the page reads when turned by `turns` (Tesseract's mean word
+/// confidence, 0–100): a cheap look that decides the orientation before a full second read.
+fn probe(api: &mut TessBaseApi, image: &image::GrayImage, turns: u8) -> i32 {
+    let turned = turn(image, turns);
+    let (w, h) = turned.dimensions();
+    let scale = (1600.0 / w.max(1) as f32).min(2.0);
+    let small = image::imageops::resize(
+        &turned,
+        ((w as f32 * scale) as u32).max(1),
+        ((h as f32 * scale) as u32).max(1),
+        image::imageops::FilterType::Triangle,
+    );
+    let (sw, sh) = small.dimensions();
+    if api
+        .set_image(small.as_raw(), sw as i32, sh as i32, 1, sw as i32)
+        .is_err()
     {
+        return 0;
+    }
+    api.set_rectangle(0, (sh / 3) as i32, sw as i32, (sh / 3).max(1) as i32);
+    if api.recognize().is_err() {
+        return 0;
+    }
+    // Scored like the full read: confidence of word-like words, times how many there are
+    // relative to all tokens (a turned page reads as many short fragments).
+    let Ok(tsv) = api.get_tsv_text(0) else {
+        return 0;
+    };
+    let lines = parse_tsv(&tsv.as_ref().to_string_lossy(), 1.0);
+    let all = lines.iter().map(|l| l.words.len()).sum::<usize>().max(1);
+    let (q, n) = word_quality(&lines);
+    (q * 100.0 * n as f32 / all as f32) as i32
+}
+
+/// A page with (almost) no contrast holds nothing to read: a blank sheet, or image data that
+/// decoded to a flat field (a damaged scan).
+fn is_flat(image: &image::GrayImage) -> bool {
+    let n = image.as_raw().len().max(1) as f64;
+    let mean = image.as_raw().iter().map(|&p| p as f64).sum::<f64>() / n;
+    let var = image
+        .as_raw()
+        .iter()
+        .map(|&p| (p as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    var < 4.0
+}
+
+fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
+    if is_flat(&page.image) {
         return Err(DocumentError::NoText { page: page.number }.into());
     }
+    // Photos: the sheet found, rectified and its lighting flattened (a no-op on clean pages).
+    let normalized = p360_imagenorm::normalize(&image::DynamicImage::ImageLuma8(page.image));
+    let params = normalized.params.clone();
+    let page = PageImage {
+        number: page.number,
+        image: normalized.image,
+    };
+    let (mut lines, mut deskew) = read_page(api, &page.image, page.number)?;
+    let mut turns = 0u8;
+    let (quality, _) = word_quality(&lines);
+    if quality < ORIENTATION_CHECK_BELOW {
+        // Upside down (a page fed the wrong way) or sideways (a phone held landscape): the
+        // orientation whose middle band reads best, if clearly better than as stored.
+        let as_is = probe(api, &page.image, 0);
+        // Pages are mostly portrait: a portrait image turned a quarter must read clearly better
+        // than turned half-way round to be taken as sideways.
+        let portrait = page.image.height() > page.image.width();
+        let best = [2u8, 1, 3]
+            .into_iter()
+            .map(|t| {
+                let c = probe(api, &page.image, t);
+                (if portrait && t % 2 == 1 { c - 10 } else { c }, t)
+            })
+            .max_by_key(|(c, _)| *c);
+        if let Some((conf, t)) = best
+            && conf > as_is + 10
+        {
+            let turned = turn(&page.image, t);
+            let (l, d) = read_page(api, &turned, page.number)?;
+            if word_quality(&l).0 > quality {
+                (lines, deskew, turns) = (l, d, t);
+            }
+        }
+    }
+    // A page of a record has words: a handful of unsure fragments is noise read off a blank,
+    // dark or damaged page.
+    let sure_words = lines
+        .iter()
+        .flat_map(|l| &l.words)
+        .filter(|w| {
+            w.confidence >= 0.5 && w.text.chars().filter(|c| c.is_alphanumeric()).count() >= 3
+        })
+        .count();
+    if sure_words < 5 {
+        return Err(DocumentError::NoText { page: page.number }.into());
+    }
+    let (width, height) = if turns % 2 == 1 {
+        (page.image.height(), page.image.width())
+    } else {
+        (page.image.width(), page.image.height())
+    };
     Ok(Page {
         number: page.number,
-        width: page.image.width(),
-        height: page.image.height(),
+        width,
+        height,
         lines,
-        deskew_degrees: prepared.deskew_degrees,
+        deskew_degrees: deskew,
+        quarter_turns: turns,
+        normalization: Some(params),
     })
 }
 

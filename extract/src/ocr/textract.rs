@@ -166,6 +166,7 @@ impl Ocr for TextractOcr {
         Ok(Layout {
             engine: self.engine(),
             pages,
+            failed_pages: Vec::new(),
         })
     }
 }
@@ -300,5 +301,7 @@ pub fn page_from_blocks(
         height,
         lines,
         deskew_degrees,
+        quarter_turns: 0,
+        normalization: None,
     }
 }

@@ -1,0 +1,1 @@
+"""Synthetic medical-document generator (page images + exact ground truth); see README.md."""
