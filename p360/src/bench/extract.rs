@@ -1,6 +1,6 @@
 //! `p360 bench extract`: pages/s through our OCR (warm Tesseract engines, one per core, with
 //! preprocessing and the re-read of uncertain words) beside the plain `tesseract` CLI on the
-//! same pages (`OMP_THREAD_LIMIT=1`, one process per core, `--psm 6`), both with every core
+//! same pages (`OMP_THREAD_LIMIT=1`, one process per core, its default page segmentation), both with every core
 //! busy; the clinical NLP time is shown separately.
 
 use futures::StreamExt;
@@ -38,7 +38,7 @@ pub async fn run(dir: &Path, rounds: usize, workers: usize) -> anyhow::Result<Ex
             let out = tokio::process::Command::new("tesseract")
                 .arg(&f)
                 .arg("-")
-                .args(["--psm", "6", "tsv"])
+                .arg("tsv")
                 .env("OMP_THREAD_LIMIT", "1")
                 .output()
                 .await?;
