@@ -642,25 +642,41 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             println!("{:<44} {:>8} {:>10}", "", "pages/s", "s/page");
             println!(
                 "{:<44} {:>8.2} {:>10.2}",
-                "p360 OCR (preprocess + OCR + re-read)",
+                "p360 OCR (normalise + prepare + OCR + re-read)",
                 ours,
                 r.ours_seconds / r.pages as f64
             );
             println!(
                 "{:<44} {:>8.2} {:>10.2}",
-                "tesseract CLI --psm 6 (reference)",
+                "tesseract CLI (reference)",
                 cli,
                 r.cli_seconds / r.pages as f64
             );
             println!(
-                "{:<44} {:>8.1} {:>10.4}",
-                "clinical NLP alone (one core)",
-                r.pages as f64 / r.nlp_seconds,
-                r.nlp_seconds / r.pages as f64
-            );
-            println!(
                 "ratio: p360 OCR / CLI pages/s = {:.2}x (higher is better)",
                 ours / cli
+            );
+            println!();
+            println!("{:<44} {:>10} {:>8}", "time per stage", "s/page", "share");
+            let cpu = r.ours_seconds * r.workers as f64;
+            let per_page = |s: f64| s / r.pages as f64;
+            for (step, seconds) in &r.steps {
+                println!(
+                    "{:<44} {:>10.3} {:>7.0}%",
+                    format!("  {step} (CPU, of {} engines)", r.workers),
+                    per_page(*seconds),
+                    100.0 * seconds / cpu.max(1e-9)
+                );
+            }
+            println!(
+                "{:<44} {:>10.4}",
+                "  layout: reading order (one core)",
+                per_page(r.layout_seconds)
+            );
+            println!(
+                "{:<44} {:>10.4}",
+                "  clinical NLP (one core)",
+                per_page(r.nlp_seconds)
             );
             Ok(())
         }

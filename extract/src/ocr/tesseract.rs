@@ -12,7 +12,9 @@ use crate::pages::{self, DocumentError, PageContent, PageImage};
 use crate::preprocess;
 use async_trait::async_trait;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 use tesseract_plumbing::TessBaseApi;
 use tokio::sync::oneshot;
 
@@ -36,6 +38,54 @@ impl Default for TesseractConfig {
             datapath: None,
         }
     }
+}
+
+/// The steps of one page's recognition, timed across all workers (for `p360 bench extract`
+/// and anyone asking where the time goes); relaxed counters cost nothing beside OCR.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Sheet detection, perspective, flattening ([`p360_imagenorm::normalize`]).
+    Normalise,
+    /// Deskew and scaling to the resolution recognition wants.
+    Prepare,
+    /// The full-page recognition.
+    Recognise,
+    /// Text the page-level layout analysis left out, read line by line.
+    Recover,
+    /// Second reads of uncertain words, at a higher scale.
+    Reread,
+    /// Orientation probes and the read of a turned page.
+    Orientation,
+}
+
+const STEPS: [Step; 6] = [
+    Step::Normalise,
+    Step::Prepare,
+    Step::Recognise,
+    Step::Recover,
+    Step::Reread,
+    Step::Orientation,
+];
+static STEP_NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+fn timed<T>(step: Step, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    STEP_NANOS[step as usize].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    out
+}
+
+/// Seconds spent in each step since the process started (summed over workers: CPU-seconds).
+pub fn step_seconds() -> Vec<(Step, f64)> {
+    STEPS
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                STEP_NANOS[s as usize].load(Ordering::Relaxed) as f64 / 1e9,
+            )
+        })
+        .collect()
 }
 
 type Reply = oneshot::Sender<Result<Page, OcrError>>;
@@ -264,17 +314,26 @@ fn read_page(
     image: &image::GrayImage,
     number: u32,
 ) -> Result<(Vec<Line>, f32), OcrError> {
-    let prepared = preprocess::prepare(image);
+    let prepared = timed(Step::Prepare, || preprocess::prepare(image));
     let (w, h) = prepared.image.dimensions();
     let engine = |what: &str| OcrError::Engine(format!("page {number}: {what}"));
-    api.set_image(prepared.image.as_raw(), w as i32, h as i32, 1, w as i32)
-        .map_err(|e| engine(&format!("set image: {e}")))?;
-    api.set_source_resolution((300.0 * (w as f32 / preprocess::MIN_WIDTH as f32)).max(70.0) as i32);
-    api.recognize().map_err(|_| engine("recognition failed"))?;
-    let tsv = api.get_tsv_text(0).map_err(|_| engine("no TSV output"))?;
-    let tsv = tsv.as_ref().to_string_lossy();
-    let mut lines = parse_tsv(&tsv, 1.0);
-    reread_uncertain(api, &mut lines, w, h);
+    let mut lines = timed(Step::Recognise, || -> Result<Vec<Line>, OcrError> {
+        api.set_image(prepared.image.as_raw(), w as i32, h as i32, 1, w as i32)
+            .map_err(|e| engine(&format!("set image: {e}")))?;
+        // No source resolution is set: Tesseract then estimates it from the text it finds,
+        // which suits a photo (whose dpi means nothing) better than any figure we could pass.
+        // Passing one derived from the page width made its layout analysis drop whole table
+        // columns as non-text on some pages (set2 labs F1 0.72 with it, 0.81 without).
+        api.recognize().map_err(|_| engine("recognition failed"))?;
+        let tsv = api.get_tsv_text(0).map_err(|_| engine("no TSV output"))?;
+        Ok(parse_tsv(&tsv.as_ref().to_string_lossy(), 1.0))
+    })?;
+    timed(Step::Recover, || {
+        recover_dropped(api, &mut lines, &prepared)
+    });
+    timed(Step::Reread, || {
+        reread_uncertain(api, &mut lines, &prepared.image)
+    });
     for line in &mut lines {
         for word in &mut line.words {
             word.bbox = scale_box(word.bbox, prepared.scale);
@@ -290,11 +349,10 @@ fn probe(api: &mut TessBaseApi, image: &image::GrayImage, turns: u8) -> i32 {
     let turned = turn(image, turns);
     let (w, h) = turned.dimensions();
     let scale = (1600.0 / w.max(1) as f32).min(2.0);
-    let small = image::imageops::resize(
+    let small = preprocess::resize(
         &turned,
         ((w as f32 * scale) as u32).max(1),
         ((h as f32 * scale) as u32).max(1),
-        image::imageops::FilterType::Triangle,
     );
     let (sw, sh) = small.dimensions();
     if api
@@ -337,7 +395,9 @@ fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
         return Err(DocumentError::NoText { page: page.number }.into());
     }
     // Photos: the sheet found, rectified and its lighting flattened (a no-op on clean pages).
-    let normalized = p360_imagenorm::normalize(&image::DynamicImage::ImageLuma8(page.image));
+    let normalized = timed(Step::Normalise, || {
+        p360_imagenorm::normalize(&image::DynamicImage::ImageLuma8(page.image))
+    });
     let params = normalized.params.clone();
     let page = PageImage {
         number: page.number,
@@ -347,6 +407,7 @@ fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
     let mut turns = 0u8;
     let (quality, _) = word_quality(&lines);
     if quality < ORIENTATION_CHECK_BELOW {
+        let started = Instant::now();
         // Upside down (a page fed the wrong way) or sideways (a phone held landscape): the
         // orientation whose middle band reads best, if clearly better than as stored.
         let as_is = probe(api, &page.image, 0);
@@ -369,6 +430,8 @@ fn recognise(api: &mut TessBaseApi, page: PageImage) -> Result<Page, OcrError> {
                 (lines, deskew, turns) = (l, d, t);
             }
         }
+        STEP_NANOS[Step::Orientation as usize]
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     // A page of a record has words: a handful of unsure fragments is noise read off a blank,
     // dark or damaged page.
@@ -407,16 +470,87 @@ fn scale_box(b: BBox, scale: f32) -> BBox {
     }
 }
 
+/// Dropped lines read again per page at most.
+const MAX_RECOVERED: usize = 40;
+
+/// Tesseract's page layout analysis sometimes classes a block of text as non-text and never
+/// recognises it: a table's result and unit columns behind shaded rows, a header's value
+/// column, a line near a photo's edge. The glyphs found before recognition say where text is;
+/// runs of them that no recognised word covers are cut out and read as single lines, and kept
+/// when read with confidence (a logo or a stain reads as unsure fragments).
+fn recover_dropped(api: &mut TessBaseApi, lines: &mut Vec<Line>, prepared: &preprocess::Prepared) {
+    let words: Vec<BBox> = lines
+        .iter()
+        .flat_map(|l| l.words.iter().map(|w| w.bbox))
+        .collect();
+    let covered = |g: &BBox| {
+        let (cx, cy) = (g.x + g.width / 2, g.y + g.height / 2);
+        words
+            .iter()
+            .any(|b| cx + 3 >= b.x && cx <= b.right() + 3 && cy + 3 >= b.y && cy <= b.bottom() + 3)
+    };
+    let mut loose: Vec<BBox> = prepared
+        .glyphs
+        .iter()
+        .filter(|g| !covered(g))
+        .copied()
+        .collect();
+    loose.sort_by_key(|g| g.x);
+    // Runs: glyphs left to right that share a text line and follow each other closely.
+    // (group box, tallest glyph, glyph count)
+    let mut runs: Vec<(BBox, u32, usize)> = Vec::new();
+    for g in loose {
+        let run = runs.iter_mut().rev().find(|(b, tallest, _)| {
+            let overlap = b.bottom().min(g.bottom()).saturating_sub(b.y.max(g.y));
+            let tall = (*tallest).max(g.height);
+            overlap * 2 >= g.height.min(*tallest)
+                && g.x <= b.right() + tall * 4
+                && b.union(&g).height <= tall * 2
+        });
+        match run {
+            Some((b, tallest, n)) => {
+                *b = b.union(&g);
+                *tallest = (*tallest).max(g.height);
+                *n += 1;
+            }
+            None => runs.push((g, g.height, 1)),
+        }
+    }
+    runs.retain(|(b, _, n)| *n >= 3 && b.width >= b.height * 2);
+    if runs.is_empty() {
+        return;
+    }
+    runs.sort_by_key(|(_, _, n)| std::cmp::Reverse(*n));
+    api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_LINE);
+    for (b, _, _) in runs.into_iter().take(MAX_RECOVERED) {
+        let Some(found) = reread(api, b, &prepared.image) else {
+            continue;
+        };
+        let wordlike = found
+            .iter()
+            .any(|w| w.text.chars().filter(|c| c.is_alphanumeric()).count() >= 2);
+        if wordlike && mean_conf(&found) >= 0.6 {
+            lines.push(Line::new(found));
+        }
+    }
+    api.set_page_seg_mode(page_mode());
+}
+
 /// Below this a word is read again on its own.
 const REREAD_BELOW: f32 = 0.75;
 /// Re-reads per page at most (a photo's background yields many hopeless "words").
 const MAX_REREADS: usize = 60;
 
-/// A second look at uncertain words: runs of low-confidence words are recognised again as a
-/// single text line cut out of the page. In a wide table the page-level pass sometimes garbles a
-/// short cell (`3.7` → `Sh 7/`) that the line recogniser reads correctly in isolation; the new
-/// reading replaces the old only when it is more confident.
-fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], width: u32, height: u32) {
+/// Word height (px) a second read is scaled to: a short cell read alone at this size is read
+/// more surely than the page-level pass read it among its neighbours.
+const REREAD_TEXT_PX: f32 = 40.0;
+
+/// A second look at uncertain words: runs of low-confidence words are cut out of the page,
+/// scaled up where their text is small and recognised again as a single text line. In a wide
+/// table the page-level pass sometimes garbles a short cell (`3.7` → `Sh 7/`) that the line
+/// recogniser reads correctly in isolation; the new reading replaces the old only when it is
+/// more confident. Only these cells pay for the higher scale, not the whole page.
+fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], page: &image::GrayImage) {
     let mut budget = MAX_REREADS;
     api.set_page_seg_mode(tesseract_plumbing::tesseract_sys::TessPageSegMode_PSM_SINGLE_LINE);
     for line in lines.iter_mut() {
@@ -441,13 +575,10 @@ fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], width: u32, heigh
             budget -= 1;
             let run = &line.words[i..j];
             let old = run.iter().map(|w| w.confidence).sum::<f32>() / run.len() as f32;
-            match reread(
-                api,
-                BBox::around(run.iter().map(|w| &w.bbox)),
-                width,
-                height,
-            ) {
-                Some(words) if mean_conf(&words) > old + 0.1 => rebuilt.extend(words),
+            match reread(api, BBox::around(run.iter().map(|w| &w.bbox)), page) {
+                Some(words) if mean_conf(&words) > old + 0.1 && covers(&words, run) => {
+                    rebuilt.extend(words)
+                }
                 _ => rebuilt.extend(run.iter().cloned()),
             }
             i = j;
@@ -455,6 +586,14 @@ fn reread_uncertain(api: &mut TessBaseApi, lines: &mut [Line], width: u32, heigh
         *line = Line::new(rebuilt);
     }
     api.set_page_seg_mode(page_mode());
+}
+
+/// Whether a second reading accounts for the ink of the first: a confident reading of one
+/// word out of a run of several (`3.9 to 5.5` kept, `7.7 H mmol/L` lost) is not better, only
+/// shorter, so the new words must span most of the old words' width.
+fn covers(new: &[Word], old: &[Word]) -> bool {
+    let width = |ws: &[Word]| ws.iter().map(|w| w.bbox.width as u64).sum::<u64>();
+    width(new) * 10 >= width(old) * 7
 }
 
 fn page_mode() -> tesseract_plumbing::tesseract_sys::TessPageSegMode {
@@ -474,7 +613,10 @@ fn mean_conf(words: &[Word]) -> f32 {
     }
 }
 
-fn reread(api: &mut TessBaseApi, b: BBox, width: u32, height: u32) -> Option<Vec<Word>> {
+/// Reads the box `b` of `page` on its own, scaled so its words are [`REREAD_TEXT_PX`] high;
+/// the words come back in `page` pixels.
+fn reread(api: &mut TessBaseApi, b: BBox, page: &image::GrayImage) -> Option<Vec<Word>> {
+    let (width, height) = page.dimensions();
     let pad = (b.height / 3).max(4);
     let x = b.x.saturating_sub(pad);
     let y = b.y.saturating_sub(pad);
@@ -483,12 +625,31 @@ fn reread(api: &mut TessBaseApi, b: BBox, width: u32, height: u32) -> Option<Vec
     if w < 4 || h < 4 {
         return None;
     }
-    api.set_rectangle(x as i32, y as i32, w as i32, h as i32);
+    let scale = (REREAD_TEXT_PX / b.height.max(1) as f32).clamp(1.0, 3.0);
+    let crop = image::imageops::crop_imm(page, x, y, w, h).to_image();
+    let cell = if scale > 1.1 {
+        preprocess::resize(
+            &crop,
+            (w as f32 * scale).round() as u32,
+            (h as f32 * scale).round() as u32,
+        )
+    } else {
+        crop
+    };
+    let (cw, ch) = cell.dimensions();
+    api.set_image(cell.as_raw(), cw as i32, ch as i32, 1, cw as i32)
+        .ok()?;
     api.recognize().ok()?;
     let tsv = api.get_tsv_text(0).ok()?;
-    let words: Vec<Word> = parse_tsv(&tsv.as_ref().to_string_lossy(), 1.0)
+    let scale = cw as f32 / w as f32;
+    let words: Vec<Word> = parse_tsv(&tsv.as_ref().to_string_lossy(), scale)
         .into_iter()
         .flat_map(|l| l.words)
+        .map(|mut word| {
+            word.bbox.x += x;
+            word.bbox.y += y;
+            word
+        })
         .collect();
     (!words.is_empty()).then_some(words)
 }

@@ -87,8 +87,17 @@ impl LabTable {
             });
         }
         // Short names (`K`, `Na`, `LD`) must match exactly: one slip turns them into another.
+        // The one slip let through is Tesseract's most common on small type, `c` read as `e`
+        // (`Het` for `Hct`), and only when the name as printed is no known name itself.
         if key.len() < 5 {
-            return None;
+            let recovered = key.replace('e', "c");
+            return (recovered != key)
+                .then(|| self.names.get(&recovered))
+                .flatten()
+                .map(|idx| NameMatch {
+                    candidates: idx.iter().map(|&i| &self.codes[i]).collect(),
+                    score: 0.9,
+                });
         }
         let (best, score) = self
             .names
@@ -145,6 +154,12 @@ mod tests {
             "2160-0"
         );
         assert!(t.lookup("Kestrel Avenue", 0.85).is_none());
+        // A short name read with `e` for `c` is found; other short slips are not.
+        assert_eq!(
+            t.lookup("Het", 0.85).expect("hct").candidates[0].loinc,
+            "4544-3"
+        );
+        assert!(t.lookup("Hex", 0.85).is_none());
         // Every LOINC code has its check digit right (mod 10 algorithm).
         for c in &t.codes {
             assert!(loinc_check_digit_ok(c.loinc), "{}", c.loinc);
