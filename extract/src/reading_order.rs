@@ -93,6 +93,29 @@ fn split_at(row: &Line, x: u32) -> Option<(Line, Line)> {
     (!l.is_empty() && !r.is_empty()).then(|| (Line::new(l), Line::new(r)))
 }
 
+/// Whether `row` splits at `x` into two headings (`BMP | Lipid Panel`) or into the same column
+/// header twice (`Test Result Units | Test Result Units`).
+fn introduces_two_columns(row: &Line, x: u32, is_heading: &dyn Fn(&Line) -> bool) -> bool {
+    let Some((l, r)) = split_at(row, x) else {
+        return false;
+    };
+    let words = |l: &Line| -> Vec<String> {
+        l.words
+            .iter()
+            .map(|w| {
+                w.text
+                    .chars()
+                    .filter(|c| c.is_alphabetic())
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (lw, rw) = (words(&l), words(&r));
+    (is_heading(&l) && is_heading(&r)) || (lw.len() >= 2 && lw == rw)
+}
+
 /// The x of a page gutter and the first and last row index it spans.
 fn page_gutter(
     rows: &[Line],
@@ -132,12 +155,18 @@ fn page_gutter(
                         .iter()
                         .filter(|r| r.bbox.x >= x && is_heading(r))
                         .count();
-                let independent = paired || right_heads >= 2;
-                if both.len() * 2 >= run.len()
-                    && independent
-                    && best.is_none_or(|(n, ..)| run.len() > n)
+                // Two tables side by side: the rows at the top of the run or just above it
+                // (their headings, their column headers) split at x into two headings or the
+                // same header twice; above the run they may come too close to x to leave it
+                // clear. Those rows join the band.
+                let introduced = (start.saturating_sub(2)..(start + 2).min(i))
+                    .find(|&k| introduces_two_columns(&rows[k], x, is_heading));
+                let independent = paired || right_heads >= 2 || introduced.is_some();
+                let from = introduced.map_or(start, |k| k.min(start));
+                let len = i - from;
+                if both.len() * 2 >= run.len() && independent && best.is_none_or(|(n, ..)| len > n)
                 {
-                    best = Some((run.len(), x, start, i - 1));
+                    best = Some((len, x, from, i - 1));
                 }
             }
             start = i + 1;
@@ -223,6 +252,37 @@ mod tests {
         assert_eq!(t[1], "LABS");
         assert_eq!(t[7], "Hct 40 %");
         assert_eq!(t[8], "DIAGNOSES");
+    }
+
+    #[test]
+    fn two_tables_side_by_side_under_one_header_row_are_read_one_after_the_other() {
+        // The header row repeats its columns on each side, too close to the gutter to leave it
+        // clear; the result rows below it do.
+        let mut segs = vec![
+            seg("Test Result Units", 10, 20),
+            seg("Test Result Units", 560, 20),
+        ];
+        for (i, (l, r)) in [
+            ("Glucose 218 mg/dL", "Cholesterol 153 mg/dL"),
+            ("BUN 17 mg/dL", "Triglyceride 97 mg/dL"),
+            ("Creatinine 0.94 mg/dL", "HDL 52 mg/dL"),
+            ("Sodium 142 mmol/L", "LDL 82 mg/dL"),
+            ("Potassium 4.5 mmol/L", "VLDL 19 mg/dL"),
+            ("Chloride 102 mmol/L", "Ratio 2.9 ratio"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let y = 50 + 30 * i as u32;
+            segs.push(seg(l, 10, y));
+            segs.push(seg(r, 600, y));
+        }
+        let ordered = order(rows(segs), 1200, &|_: &Line| false);
+        let t: Vec<String> = ordered.iter().map(Line::text).collect();
+        assert_eq!(t[0], "Test Result Units", "{t:?}");
+        assert_eq!(t[6], "Chloride 102 mmol/L", "{t:?}");
+        assert_eq!(t[7], "Test Result Units", "{t:?}");
+        assert_eq!(t[8], "Cholesterol 153 mg/dL", "{t:?}");
     }
 
     #[test]
