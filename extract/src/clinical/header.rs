@@ -186,8 +186,9 @@ fn label_of(words: &[&str]) -> Option<Label> {
     if let Some((_, l)) = LABELS.iter().find(|(l, _)| *l == k) {
         return Some(*l);
     }
-    // One OCR slip (`Coliected`, `Physlcian`) on labels long enough not to collide.
-    (k.len() >= 7)
+    // One OCR slip (`Coliected`, `Physlcian`, `Patent` with its `i` lost) on labels long
+    // enough not to collide.
+    (k.len() >= 6)
         .then(|| {
             LABELS
                 .iter()
