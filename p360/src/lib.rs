@@ -6,6 +6,7 @@ pub mod aws;
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod enrich_cmd;
 pub mod extract_cmd;
 pub mod system;
 

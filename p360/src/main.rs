@@ -64,6 +64,23 @@ enum Command {
         #[arg(long)]
         text: bool,
     },
+    /// Match a payor batch to the roster and resolve its facts offline: `links.ndjson`, one
+    /// FHIR R4 Bundle per member under `members/`, `report.json`, `review.ndjson`.
+    Enrich {
+        /// The eligibility roster; its folder is the batch folder sources are named from.
+        #[arg(long)]
+        members: std::path::PathBuf,
+        /// Feed files or folders (default: the roster's folder).
+        feeds: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "enriched")]
+        out: std::path::PathBuf,
+        /// Files read at once; default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// The access ledger: `p360 ledger verify` checks its hash chain.
     Ledger {
         #[command(subcommand)]
@@ -324,6 +341,20 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(1)
             });
             p360::extract_cmd::run(&input, &out, jobs, text).await
+        }
+        Command::Enrich {
+            members,
+            feeds,
+            out,
+            jobs,
+            quiet,
+        } => {
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            p360::enrich_cmd::run(&members, &feeds, &out, jobs, quiet)
         }
         Command::Ledger { command } => {
             let (_, ledger) = p360::system::build_consent(&config).await?;
