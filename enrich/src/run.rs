@@ -597,3 +597,47 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<(), EnrichError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| io(path)(e.into()))?;
     std::fs::write(path, text).map_err(io(path))
 }
+
+/// Every person-record of the inputs with its source (for benchmarks and the review tools:
+/// holds them all in memory, unlike [`run`]).
+pub fn person_records(inputs: &[Input]) -> Result<Vec<(String, PersonRecord)>, EnrichError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let file = File::open(&input.path).map_err(io(&input.path))?;
+        let mut report = Report::default();
+        let mut fr = report.for_file(&input.source);
+        feeds::read(input.kind, file, &mut fr, &mut |item| {
+            if let Item::Person(r) = item {
+                out.push((input.source.clone(), r));
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Matches person-records to the roster the way [`run`] does (distinct identities decided
+/// once, on `jobs` threads): the matcher and one outcome per record, in order.
+pub fn match_people(
+    members: Vec<Member>,
+    people: &[PersonRecord],
+    jobs: usize,
+) -> (Matcher, Vec<Outcome>) {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut identities = Vec::new();
+    let mut of_record = Vec::with_capacity(people.len());
+    for r in people {
+        let n = identities.len();
+        let i = *ids.entry(identity_key(r)).or_insert(n);
+        if i == n {
+            identities.push(Identity {
+                member_id: r.member_id.clone(),
+                prepared: Prepared::new(&r.person),
+            });
+        }
+        of_record.push(i);
+    }
+    let matcher = Matcher::train(Roster::new(members), &identities);
+    let outcomes = decide_all(&matcher, &identities, jobs);
+    let per_record = of_record.into_iter().map(|i| outcomes[i].clone()).collect();
+    (matcher, per_record)
+}

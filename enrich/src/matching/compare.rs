@@ -63,7 +63,8 @@ pub const NULL: u8 = u8::MAX;
 
 pub type Gamma = [u8; FIELDS];
 
-fn given_name(a: &Prepared, b: &Prepared, a_first: &str, b_first: &str) -> u8 {
+fn given_name(a: &Prepared, b: &Prepared, a_first: &str, a_code: &str) -> u8 {
+    let (b_first, b_code) = (b.first.as_str(), b.first_code.as_str());
     if a_first.is_empty() || b_first.is_empty() {
         return NULL;
     }
@@ -75,11 +76,7 @@ fn given_name(a: &Prepared, b: &Prepared, a_first: &str, b_first: &str) -> u8 {
     } else {
         &[]
     };
-    let groups_b = if b_first == b.first {
-        &b.first_groups[..]
-    } else {
-        &[]
-    };
+    let groups_b = &b.first_groups[..];
     if groups_a.iter().any(|g| groups_b.contains(g)) {
         return 1;
     }
@@ -89,10 +86,7 @@ fn given_name(a: &Prepared, b: &Prepared, a_first: &str, b_first: &str) -> u8 {
     }
     let initial = (a_first.len() == 1 || b_first.len() == 1)
         && a_first.as_bytes()[0] == b_first.as_bytes()[0];
-    if jw >= 0.80
-        || initial
-        || super::prepare::phonetic(a_first) == super::prepare::phonetic(b_first)
-    {
+    if jw >= 0.80 || initial || (!a_code.is_empty() && a_code == b_code) {
         return 3;
     }
     4
@@ -193,14 +187,19 @@ fn middle(a: &Prepared, b: &Prepared) -> u8 {
 /// says whether it was the swapped one.
 pub fn compare(a: &Prepared, b: &Prepared) -> (Gamma, bool) {
     let straight = (
-        given_name(a, b, &a.first, &b.first),
+        given_name(a, b, &a.first, &a.first_code),
         family_name(&a.last, &a.last_code, &a.last_alts, b),
     );
-    let swapped = (
-        given_name(a, b, &a.last, &b.first),
-        family_name(&a.first, &a.first_code, &[], b),
-    );
     let rank = |(f, l): (u8, u8)| u16::from(f.min(5)) + u16::from(l.min(5));
+    // The swapped reading is only worth computing when the straight one is poor.
+    let swapped = if rank(straight) >= 4 {
+        (
+            given_name(a, b, &a.last, &a.last_code),
+            family_name(&a.first, &a.first_code, &[], b),
+        )
+    } else {
+        (NULL, NULL)
+    };
     let use_swap = swapped.0 <= 1 && swapped.1 == 0 && rank(swapped) < rank(straight);
     let (f, l) = if use_swap { swapped } else { straight };
     let mut g = [NULL; FIELDS];

@@ -23,7 +23,7 @@ use crate::feeds::roster::Member;
 use compare::{
     BIRTH, EMAIL, FIELDS, FIRST, Gamma, LAST, NULL, PHONE, SEX, STREET, SUFFIX, compare,
 };
-use model::{Model, Patterns, probability};
+use model::{Model, Training};
 use prepare::Prepared;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -67,7 +67,9 @@ pub struct FieldEvidence {
 #[derive(Clone, Debug, Serialize)]
 pub struct Candidate {
     pub member: usize,
+    /// Match weight (log2 Bayes factor), without the prior.
     pub bits: f64,
+    /// P(this is the record's member), the other candidates competing.
     pub probability: f64,
     pub fields: Vec<FieldEvidence>,
     /// Why a link was held back, if it was.
@@ -181,28 +183,35 @@ impl Matcher {
                 .and_then(|m| roster.by_member_id(m))
                 .map(|(i, _)| i)
         };
-        let mut random = Patterns::new();
-        let mut labelled = Patterns::new();
-        let mut blocked = Patterns::new();
+        let mut t = Training::default();
         let n_members = roster.prepared.len();
-        if n_members > 0 && !identities.is_empty() {
-            let all = identities.len().saturating_mul(n_members);
-            if all <= RANDOM_PAIRS {
-                for id in identities {
-                    let k = known(id);
+        // u from records the id places: every other member is a known non-match. Without
+        // enough of them, from all records (true matches then inflate u slightly).
+        let labelled: Vec<(&Identity, usize)> = identities
+            .iter()
+            .filter_map(|i| known(i).map(|k| (i, k)))
+            .collect();
+        let pool: Vec<(&Identity, Option<usize>)> = if labelled.len() >= 50 {
+            labelled.iter().map(|(i, k)| (*i, Some(*k))).collect()
+        } else {
+            identities.iter().map(|i| (i, known(i))).collect()
+        };
+        if n_members > 0 && !pool.is_empty() {
+            if pool.len().saturating_mul(n_members) <= RANDOM_PAIRS {
+                for (id, k) in &pool {
                     for (j, m) in roster.prepared.iter().enumerate() {
-                        if Some(j) != k {
-                            *random.entry(compare(&id.prepared, m).0).or_default() += 1.0;
+                        if Some(j) != *k {
+                            *t.random.entry(compare(&id.prepared, m).0).or_default() += 1.0;
                         }
                     }
                 }
             } else {
                 let mut rng = SplitMix(0x5EED);
                 for _ in 0..RANDOM_PAIRS {
-                    let id = &identities[rng.below(identities.len())];
+                    let (id, k) = pool[rng.below(pool.len())];
                     let j = rng.below(n_members);
-                    if known(id) != Some(j) {
-                        *random
+                    if k != Some(j) {
+                        *t.random
                             .entry(compare(&id.prepared, &roster.prepared[j]).0)
                             .or_default() += 1.0;
                     }
@@ -210,25 +219,31 @@ impl Matcher {
             }
         }
         for id in identities {
-            if let Some(k) = known(id) {
-                *labelled
+            let k = known(id);
+            if let Some(k) = k {
+                *t.matches
                     .entry(compare(&id.prepared, &roster.prepared[k]).0)
                     .or_default() += 1.0;
             }
+            let mut cands = Vec::new();
             for j in roster.candidates(&id.prepared) {
-                *blocked
-                    .entry(compare(&id.prepared, &roster.prepared[j]).0)
-                    .or_default() += 1.0;
+                let g = compare(&id.prepared, &roster.prepared[j]).0;
+                if k.is_none() {
+                    cands.push(g);
+                }
+            }
+            if k.is_none() && !cands.is_empty() {
+                t.unlabelled.push(cands);
             }
         }
-        let model = Model::estimate(&random, &labelled, &blocked, &roster.prepared);
+        let model = Model::estimate(&t, &roster.prepared);
         Matcher { roster, model }
     }
 
     fn candidate(&self, p: &Prepared, j: usize) -> Candidate {
         let member = &self.roster.prepared[j];
         let (g, _) = compare(p, member);
-        let bits = self.model.prior_bits() + self.model.weight(&g, member);
+        let bits = self.model.weight(&g, member);
         let per_field = self.model.field_weights(&g);
         let fields = (0..FIELDS)
             .filter(|&f| g[f] != NULL)
@@ -241,7 +256,7 @@ impl Matcher {
         Candidate {
             member: j,
             bits,
-            probability: probability(bits),
+            probability: 0.0,
             fields,
             veto: veto(&g),
         }
@@ -283,6 +298,10 @@ impl Matcher {
             .into_iter()
             .map(|j| self.candidate(&id.prepared, j))
             .collect();
+        let bits: Vec<f64> = cands.iter().map(|c| c.bits).collect();
+        for (c, p) in cands.iter_mut().zip(self.model.posteriors(&bits)) {
+            c.probability = p;
+        }
         cands.sort_by(|a, b| b.bits.total_cmp(&a.bits));
         cands.truncate(3);
         let Some(best) = cands.first() else {

@@ -60,17 +60,24 @@ fn level_counts(
     c
 }
 
+/// The pairs the model is estimated on.
+#[derive(Default)]
+pub struct Training {
+    /// Random record–member pairs not known to match: u is counted on them.
+    pub random: Patterns,
+    /// Pairs the member id says match (posterior 1 in EM).
+    pub matches: Patterns,
+    /// Records without a usable id, each with the comparison vectors of its blocked
+    /// candidates: EM estimates which (if any) is the record's member.
+    pub unlabelled: Vec<Vec<Gamma>>,
+}
+
 impl Model {
-    /// Estimates the model. `random`: comparison vectors of random record–member pairs not
-    /// known to match; `labelled`: pairs the member id says match (the starting m);
-    /// `blocked`: every blocked pair, the data EM runs on; `members`: for name frequencies.
-    pub fn estimate(
-        random: &Patterns,
-        labelled: &Patterns,
-        blocked: &Patterns,
-        members: &[Prepared],
-    ) -> Model {
-        let uc = level_counts(random, |_, n| n);
+    /// Estimates the model: u from random pairs, m by EM over the blocked pairs, where pairs
+    /// the member id decides keep their known class (semi-supervised EM) and the others get
+    /// their posterior; `members` gives the name frequencies.
+    pub fn estimate(t: &Training, members: &[Prepared]) -> Model {
+        let uc = level_counts(&t.random, |_, n| n);
         let mut u = [[0.0; MAX_LEVELS]; FIELDS];
         for f in 0..FIELDS {
             u[f] = normalise(&uc[f], LEVELS[f], 0.5);
@@ -78,7 +85,7 @@ impl Model {
         // Starting m: from the id-linked pairs when there are enough, else a generic guess
         // (most mass on agreement, decreasing with each level).
         let mut m = [[0.0; MAX_LEVELS]; FIELDS];
-        let lc = level_counts(labelled, |_, n| n);
+        let lc = level_counts(&t.matches, |_, n| n);
         for f in 0..FIELDS {
             let n: f64 = lc[f][..LEVELS[f]].iter().sum();
             m[f] = if n >= 20.0 {
@@ -86,7 +93,7 @@ impl Model {
             } else {
                 let mut guess = [0.0; MAX_LEVELS];
                 for (l, g) in guess.iter_mut().enumerate().take(LEVELS[f]) {
-                    *g = 0.9f64.powi(1) * 0.1f64.powi(l as i32) + 1e-3;
+                    *g = 0.9 * 0.1f64.powi(l as i32) + 1e-3;
                 }
                 normalise(&guess, LEVELS[f], 0.0)
             };
@@ -99,7 +106,7 @@ impl Model {
             tf_first: HashMap::new(),
             tf_last: HashMap::new(),
         };
-        model.em(blocked);
+        model.em(t);
         let n = members.len().max(1) as f64;
         for p in members {
             if !p.first.is_empty() {
@@ -114,27 +121,52 @@ impl Model {
 
     /// Expectation–maximisation of m and λ with u held (Splink's approach: u from random
     /// pairs is the better estimate, and fixing it keeps EM from swapping the two classes).
-    fn em(&mut self, blocked: &Patterns) {
-        if blocked.is_empty() {
+    /// Without the known non-matches, EM on blocked pairs drifts: blocking gathers people who
+    /// share a birth date or a family name, and with u fixed from random pairs such pairs look
+    /// like matches, so m would learn that a different given name is common among matches.
+    fn em(&mut self, t: &Training) {
+        if t.unlabelled.is_empty() && t.matches.is_empty() {
             return;
         }
         for it in 0..50 {
-            let mut posterior: HashMap<&Gamma, f64> = HashMap::with_capacity(blocked.len());
+            // E-step. A record is about at most one member: its candidates compete, so a
+            // second person with the same common name does not count as a second match.
+            // P(member j) = λ·BF_j / ((1 − λ) + λ·Σ_k BF_k), λ = P(the record's member is
+            // among its candidates).
+            let mut mc = [[0.0; MAX_LEVELS]; FIELDS];
             let mut matched = 0.0;
             let mut total = 0.0;
-            for (g, &n) in blocked {
-                let bf = self.bayes_factor_untf(g);
-                let odds = self.lambda / (1.0 - self.lambda) * bf;
-                let p = if odds.is_infinite() {
-                    1.0
-                } else {
-                    odds / (1.0 + odds)
-                };
-                posterior.insert(g, p);
-                matched += p * n;
-                total += n;
+            for cands in &t.unlabelled {
+                let bfs: Vec<f64> = cands
+                    .iter()
+                    .map(|g| self.bayes_factor_untf(g).min(1e300))
+                    .collect();
+                let denom = (1.0 - self.lambda) + self.lambda * bfs.iter().sum::<f64>();
+                for (g, bf) in cands.iter().zip(&bfs) {
+                    let p = if denom > 0.0 {
+                        self.lambda * bf / denom
+                    } else {
+                        0.0
+                    };
+                    for f in 0..FIELDS {
+                        if g[f] != NULL {
+                            mc[f][usize::from(g[f])] += p;
+                        }
+                    }
+                    matched += p;
+                }
+                total += 1.0;
             }
-            let mc = level_counts(blocked, |g, n| posterior.get(g).copied().unwrap_or(0.0) * n);
+            let known = level_counts(&t.matches, |_, n| n);
+            for f in 0..FIELDS {
+                for l in 0..LEVELS[f] {
+                    mc[f][l] += known[f][l];
+                }
+            }
+            // The id-linked records have their member among their candidates by definition.
+            let linked: f64 = t.matches.values().sum();
+            matched += linked;
+            total += linked;
             let mut delta: f64 = 0.0;
             for f in 0..FIELDS {
                 let next = normalise(&mc[f], LEVELS[f], 0.1);
@@ -143,7 +175,9 @@ impl Model {
                 }
                 self.m[f] = next;
             }
-            self.lambda = (matched / total).clamp(1e-4, 1.0 - 1e-4);
+            if total > 0.0 {
+                self.lambda = (matched / total).clamp(1e-4, 1.0 - 1e-4);
+            }
             self.em_iterations = it + 1;
             if delta < 1e-5 {
                 break;
@@ -206,14 +240,17 @@ impl Model {
         out
     }
 
-    /// The prior log-odds of a match among blocked pairs, in bits.
-    pub fn prior_bits(&self) -> f64 {
-        (self.lambda / (1.0 - self.lambda)).log2()
+    /// P(candidate j is the record's member) for each candidate of one record, from their
+    /// weights in bits: λ·2^w_j / ((1 − λ) + λ·Σ_k 2^w_k), the candidates competing.
+    pub fn posteriors(&self, bits: &[f64]) -> Vec<f64> {
+        // Scaled by the largest weight so that 2^w cannot overflow.
+        let top = bits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !top.is_finite() {
+            return vec![0.0; bits.len()];
+        }
+        let scaled: Vec<f64> = bits.iter().map(|b| (b - top).exp2()).collect();
+        let none = (1.0 - self.lambda) * (-top).clamp(-1000.0, 1000.0).exp2();
+        let denom = none + self.lambda * scaled.iter().sum::<f64>();
+        scaled.iter().map(|s| self.lambda * s / denom).collect()
     }
-}
-
-/// Probability from a match weight in bits (prior included).
-pub fn probability(bits: f64) -> f64 {
-    let odds = bits.clamp(-60.0, 60.0).exp2();
-    odds / (1.0 + odds)
 }
