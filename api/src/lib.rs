@@ -9,6 +9,7 @@ mod access;
 pub mod auth;
 mod documents;
 pub mod error;
+mod feeds;
 pub mod ops;
 mod records;
 mod review;
@@ -143,6 +144,8 @@ pub fn router(state: AppState) -> Router {
             get(access::get_break_glass_opt_out).put(access::put_break_glass_opt_out),
         )
         .route("/v1/admin/break-glass", get(access::review_break_glass))
+        .route("/v1/feeds/{batch}", get(feeds::report))
+        .route("/v1/feeds/{batch}/review", get(feeds::review))
         .route(
             "/v1/patients/{patient}/notifications",
             get(access::notifications),

@@ -18,6 +18,11 @@ const VITALS: &[&str] = &[
     "59408-5", "2708-6",
 ];
 
+/// Whether a LOINC code is a vital sign (the Observation's category).
+pub fn is_vital(loinc: &str) -> bool {
+    VITALS.contains(&loinc)
+}
+
 /// One `links.ndjson` line.
 pub fn link_line(
     source: &str,
@@ -62,7 +67,7 @@ fn resource(member: &str, id: &str, f: &ResolvedFact) -> Value {
             "code": code, "subject": subject, "onsetDateTime": date,
         }),
         FactType::Observation => {
-            let category = if VITALS.contains(&f.code.as_str()) {
+            let category = if is_vital(&f.code) {
                 "vital-signs"
             } else {
                 "laboratory"

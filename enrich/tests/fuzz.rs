@@ -9,6 +9,14 @@ use p360_enrich::report::Report;
 use proptest::prelude::*;
 use std::path::Path;
 
+/// 256 per target in CI; `PROPTEST_CASES` for long runs.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+}
+
 fn sample(name: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/feeds/sample/batch")
@@ -88,7 +96,7 @@ macro_rules! target {
         mod $name {
             use super::*;
             proptest! {
-                #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+                #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
                 #[test]
                 fn arbitrary_bytes(b in prop::collection::vec(any::<u8>(), 0..4096)) {
                     parse($kind, &b);

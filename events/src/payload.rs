@@ -74,6 +74,8 @@ pub enum FeedFormat {
     ClaimsCsv,
     /// A page of results read from a HealthLake (FHIR R4) data store.
     FhirStore,
+    /// A whole batch folder, described by its manifest (`object` is the manifest).
+    Batch,
 }
 
 /// A payor feed file was dropped and stored; enrichment parses it.

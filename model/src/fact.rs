@@ -323,6 +323,9 @@ pub struct Encounter {
     pub reason: Vec<Coding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The practitioner who saw the patient, by NPI (claims and HIE encounters name one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub practitioner_npi: Option<String>,
 }
 
 /// A stored document (the photo or PDF itself).

@@ -41,6 +41,7 @@ const CONDITION_CLINICAL_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/c
 const CONDITION_VERIFICATION_SYSTEM: &str =
     "http://terminology.hl7.org/CodeSystem/condition-ver-status";
 const ACT_CODE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+const NPI_SYSTEM: &str = "http://hl7.org/fhir/sid/us-npi";
 /// p360 extension carrying a fact's review status.
 pub const STATUS_EXTENSION: &str = "https://p360.dev/fhir/StructureDefinition/fact-status";
 
@@ -267,6 +268,12 @@ pub fn to_resource(fact: &Fact) -> Json {
                 .remove("Period")
                 .unwrap_or_else(|| json!({ "start": e.period.fhir_start() }));
             r.insert("period".into(), p);
+            if let Some(npi) = &e.practitioner_npi {
+                r.insert(
+                    "participant".into(),
+                    json!([{ "individual": { "identifier": { "system": NPI_SYSTEM, "value": npi } } }]),
+                );
+            }
             if !e.reason.is_empty() {
                 r.insert(
                     "reasonCode".into(),
@@ -340,6 +347,13 @@ pub fn provenance_resources(fact: &Fact) -> Vec<Json> {
                     "who": agent_who,
                 }],
             });
+            if matches!(p.source_kind, SourceKind::PayorFeed | SourceKind::FhirStore) {
+                // The record of the payor's feed that stated it: `<batch>/<file>#<record>`.
+                r["entity"] = json!([{
+                    "role": "source",
+                    "what": { "identifier": { "system": "urn:p360:feed-record", "value": p.source_id } },
+                }]);
+            }
             if let Some(doc) = &p.document {
                 let mut entity = json!({
                     "role": "source",
@@ -591,6 +605,13 @@ pub fn from_resource(
                 None => Vec::new(),
             },
             note: None,
+            practitioner_npi: resource["participant"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["individual"]["identifier"]["system"] == NPI_SYSTEM)
+                .and_then(|p| p["individual"]["identifier"]["value"].as_str())
+                .map(str::to_owned),
         }),
         "DocumentReference" => {
             let att = &resource["content"][0]["attachment"];

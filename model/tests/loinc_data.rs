@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// the one Rust fixture of facts.
 const EXTENSIONS: [&str; 7] = ["tsv", "csv", "json", "snap", "py", "yaml", "md"];
 const RUST_FIXTURES: [&str; 1] = ["model/tests/samples/mod.rs"];
+/// Vendored unchanged from the shared fixtures: an f-string there (`2024-0{k + 1}-15`) reads
+/// as a code to the tokenizer.
+const VENDORED: [&str; 1] = ["testdata/feeds/score.py"];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -43,6 +46,7 @@ fn every_loinc_code_in_the_data_has_its_check_digit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut paths = Vec::new();
     files(&root, &mut paths);
+    paths.retain(|p| !VENDORED.iter().any(|v| p.ends_with(v)));
     paths.extend(RUST_FIXTURES.iter().map(|p| root.join(p)));
     let (mut checked, mut wrong) = (0, Vec::new());
     for path in &paths {

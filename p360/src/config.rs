@@ -405,6 +405,8 @@ pub struct StagesConfig {
     /// Its concurrency bounds a lake batch: events wait in the buffer until the flush.
     #[serde(rename = "lake-sink")]
     pub lake_sink: StageConfig,
+    /// One batch at a time by default: a batch already uses every core to parse and match.
+    pub enrich: StageConfig,
 }
 
 impl Default for StagesConfig {
@@ -428,6 +430,12 @@ impl Default for StagesConfig {
             lake_sink: StageConfig {
                 concurrency: 2048,
                 visibility_secs: 60,
+            },
+            // The runner extends the lease while a batch runs; a crashed worker's batch comes
+            // back within five minutes.
+            enrich: StageConfig {
+                concurrency: 1,
+                visibility_secs: 300,
             },
         }
     }

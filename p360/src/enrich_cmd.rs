@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use p360_enrich::run::{self, Options};
 use std::path::{Path, PathBuf};
 
+#[allow(clippy::print_stderr)] // the CLI's summary line goes to stderr, beside the progress bar
 pub fn run(
     members: &Path,
     feeds: &[PathBuf],

@@ -81,6 +81,11 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Payor feed batches in the configured object store (read by `p360 serve`'s enrich stage).
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
     /// The access ledger: `p360 ledger verify` checks its hash chain.
     Ledger {
         #[command(subcommand)]
@@ -101,6 +106,22 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Publish a folder of feed files as batch `--batch-id` under `feeds/<batch-id>/`, the
+    /// manifest (each file's SHA-256) last; the server announces and enriches it. The same
+    /// folder again changes nothing; the same id with other content is refused.
+    Submit {
+        dir: PathBuf,
+        #[arg(long)]
+        batch_id: String,
+        #[arg(long, default_value = "payor")]
+        source_system: String,
+    },
+    /// Print a batch's report (counts, bad records by file and line) once it is resolved.
+    Report { batch_id: String },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +217,32 @@ enum BenchCommand {
         /// Events per publish call.
         #[arg(long, default_value_t = 100)]
         batch: usize,
+    },
+    /// A payor batch parsed, matched and resolved, beside parsing the same files alone.
+    Enrich {
+        /// A feed set (`batch/` + `truth/`).
+        #[arg(long)]
+        set: Option<PathBuf>,
+        /// Generate a set of about this many feed lines with scripts/feedgen instead.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+    /// The member matcher beside Splink on the same person-records of a feed set (its
+    /// `truth/links.json` scores both): precision, recall, F1, false links, seconds.
+    Match {
+        /// A feed set (`batch/` + `truth/`), e.g. testdata/feeds/sample.
+        #[arg(long, default_value = "testdata/feeds/sample")]
+        set: PathBuf,
+        /// Generate a set of this many members with scripts/feedgen instead (bench profile).
+        #[arg(long)]
+        generate: Option<usize>,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// A Python with `splink` 4 installed.
+        #[arg(long, env = "P360_SPLINK_PYTHON", default_value = "python3")]
+        python: PathBuf,
     },
     /// Pages/s of OCR (warm engines, one per core) beside the plain `tesseract` CLI on the same
     /// pages (one process per core), and the clinical NLP time on its own.
@@ -355,6 +402,47 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(1)
             });
             p360::enrich_cmd::run(&members, &feeds, &out, jobs, quiet)
+        }
+        Command::Feeds { command } => {
+            let (objects, _) = p360::system::build_stores(&config)?;
+            match command {
+                FeedsCommand::Submit {
+                    dir,
+                    batch_id,
+                    source_system,
+                } => {
+                    let (manifest, new) =
+                        p360_enrich::intake::submit(&*objects, &dir, &batch_id, &source_system)
+                            .await?;
+                    if new {
+                        println!(
+                            "batch {batch_id}: {} files submitted; the server announces it within seconds",
+                            manifest.files.len()
+                        );
+                    } else {
+                        println!(
+                            "batch {batch_id} was already submitted with this content: nothing changed"
+                        );
+                    }
+                }
+                FeedsCommand::Report { batch_id } => {
+                    let key = object_store::path::Path::from(format!(
+                        "{}/{batch_id}/{}",
+                        p360_enrich::intake::PREFIX,
+                        p360_enrich::intake::REPORT
+                    ));
+                    match object_store::ObjectStoreExt::get(&*objects, &key).await {
+                        Ok(r) => println!("{}", String::from_utf8_lossy(&r.bytes().await?)),
+                        Err(object_store::Error::NotFound { .. }) => {
+                            bail!(
+                                "batch {batch_id} has no report yet (not submitted, or still running)"
+                            )
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Ok(())
         }
         Command::Ledger { command } => {
             let (_, ledger) = p360::system::build_consent(&config).await?;
@@ -652,6 +740,30 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 r.objects_per_second
             );
             Ok(())
+        }
+        BenchCommand::Enrich { set, lines, jobs } => {
+            let tmp = tempfile::tempdir()?;
+            let set = match set {
+                Some(s) => s,
+                // ~13 lines per member with the generator's defaults.
+                None => {
+                    p360::bench::matching::generate(tmp.path(), lines.div_ceil(13).max(10), 12)?
+                }
+            };
+            p360::bench::enrich::run(&set, jobs)
+        }
+        BenchCommand::Match {
+            set,
+            generate,
+            jobs,
+            python,
+        } => {
+            let tmp = tempfile::tempdir()?;
+            let set = match generate {
+                Some(n) => p360::bench::matching::generate(tmp.path(), n, 11)?,
+                None => set,
+            };
+            p360::bench::matching::run(&set, jobs, &python)
         }
         BenchCommand::Extract {
             dir,

@@ -40,6 +40,8 @@ pub struct System {
     /// Where the access ledger's head is checkpointed.
     pub checkpoints: Arc<dyn ObjectStore>,
     pub clock: SharedClock,
+    /// The object store (documents, facts, feed batches, the lake).
+    pub objects: Arc<dyn ObjectStore>,
     drop_store: Option<Arc<dyn ObjectStore>>,
 }
 
@@ -99,6 +101,10 @@ impl System {
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
             Arc::new(build_extract(&config, store.clone(), register.clone()).await?),
+            Arc::new(p360_enrich::stage::EnrichStage::new(
+                store.clone(),
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
             Arc::new(
                 p360_sink::LakeSink::new(graph.clone(), store.clone(), pseudonyms, lake)
@@ -128,7 +134,7 @@ impl System {
             max_bytes: config.api.max_upload_bytes,
             ..ContentLimits::default()
         };
-        let ingest = IngestService::new(store, publisher.clone(), limits);
+        let ingest = IngestService::new(store.clone(), publisher.clone(), limits);
 
         let (issuer, directory, verifier) = build_identity(&config, &clock)?;
 
@@ -184,6 +190,7 @@ impl System {
             state,
             checkpoints,
             clock,
+            objects: store.clone(),
             drop_store,
         })
     }
@@ -198,6 +205,7 @@ impl System {
             "extract" => &self.config.stages.extract,
             "graph-writer" => &self.config.stages.graph_writer,
             "lake-sink" => &self.config.stages.lake_sink,
+            "enrich" => &self.config.stages.enrich,
             _ => &Default::default(),
         };
         RunnerConfig {
@@ -264,6 +272,12 @@ impl System {
             Duration::from_secs(self.config.consent.checkpoint_secs.max(1)),
             shutdown.clone(),
         )));
+        handles.push(tokio::spawn(watch_feeds(
+            self.objects.clone(),
+            self.publisher.clone(),
+            Duration::from_millis(self.config.drop_folder.interval_ms.max(50)),
+            shutdown.clone(),
+        )));
         if let Some(drop_store) = &self.drop_store {
             let source = p360_ingest::s3_drop::S3Drop::new(
                 drop_store.clone(),
@@ -298,6 +312,48 @@ impl System {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Announces payor batches whose manifest has landed under `feeds/` (FeedBatchReceived, one
+/// per batch and content), then marks them received. A crash between the two re-announces the
+/// batch with the same event id, which the queue and the stages absorb.
+async fn watch_feeds(
+    objects: Arc<dyn object_store::ObjectStore>,
+    publisher: Arc<dyn Publisher>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let pending = match p360_enrich::intake::pending(&*objects).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing feed batches failed");
+                continue;
+            }
+        };
+        for (id, batch) in pending {
+            let envelope = p360_events::Envelope::new(
+                id,
+                "/p360/feeds",
+                p360_events::Event::FeedBatchReceived(batch.clone()),
+            );
+            match publisher.publish(&[envelope]).await {
+                Ok(()) => {
+                    if let Err(e) = p360_enrich::intake::mark_received(&*objects, &batch).await {
+                        tracing::warn!(batch_id = %batch.batch_id, error = %e, "marking a feed batch received failed");
+                    }
+                    tracing::info!(batch_id = %batch.batch_id, event_id = %id, "feed batch received");
+                }
+                Err(e) => {
+                    tracing::warn!(batch_id = %batch.batch_id, error = %e, "announcing a feed batch failed")
+                }
+            }
+        }
     }
 }
 

@@ -110,6 +110,7 @@ fn kind(method: &str, path: &str) -> Option<Kind> {
         ("post", "/v1/patients/{patient}/break-glass") => BreakGlass,
         ("get" | "put", "/v1/patients/{patient}/break-glass-opt-out") => OwnerOnly,
         ("get", "/v1/admin/break-glass") => AdminOnly,
+        ("get", "/v1/feeds/{batch}" | "/v1/feeds/{batch}/review") => AdminOnly,
         ("get", "/v1/patients/{patient}/notifications") => OwnerOnly,
         ("post", "/v1/patients/{patient}/episodes") => WriteEpisodes,
         _ => return None,
@@ -278,6 +279,8 @@ struct World {
 }
 
 const PASSWORD: &str = "correct horse battery";
+/// A feed batch whose report and review queue the world holds.
+const MATRIX_BATCH: &str = "B-matrix";
 const GLUCOSE: &str = "2345-7";
 const HIV: &str = "75622-1";
 
@@ -380,7 +383,8 @@ fn fill(path: &str, ids: &Ids, page: &str) -> String {
         .replace("{document}", &ids.document)
         .replace("{fact}", &ids.fact)
         .replace("{grant}", &ids.grant)
-        .replace("{page}", page);
+        .replace("{page}", page)
+        .replace("{batch}", MATRIX_BATCH);
     if p == "/fhir/Observation" {
         format!("{p}?patient={}", ids.patient)
     } else {
@@ -833,6 +837,16 @@ async fn wait_for(sb: &Sandbox, path: &str, token: &str, ready: impl Fn(&Value) 
 
 async fn world() -> World {
     let sb = Sandbox::start().await;
+    let (objects, _) = p360::system::build_stores(&sb.config).unwrap();
+    for (name, body) in [
+        ("_report.json", "{\"batch_id\":\"B-matrix\"}"),
+        ("_review.ndjson", "{\"identity\":0}\n"),
+    ] {
+        let key = object_store::path::Path::from(format!("feeds/{MATRIX_BATCH}/{name}"));
+        object_store::ObjectStoreExt::put(&*objects, &key, body.as_bytes().to_vec().into())
+            .await
+            .unwrap();
+    }
     let jane = sb.user("jane", Role::Patient);
     let bob = sb.user("bob", Role::Patient);
     let profile = ProviderProfile {

@@ -194,7 +194,10 @@ fn message(
         }
         segs.push(Segment { name, fields });
     }
-    let msh = &segs[0];
+    let Some(msh) = segs.first().filter(|s| s.name == "MSH") else {
+        report.line(line, "unparsable MSH segment: message not applied");
+        return;
+    };
     let key = msh.field(10).trim();
     if key.is_empty() {
         report.line(line, "message without a control id (MSH-10): not applied");

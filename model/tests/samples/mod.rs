@@ -180,6 +180,7 @@ pub fn bodies() -> Vec<FactBody> {
             },
             reason: vec![Coding::new(CodeSystem::Icd10Cm, "E11.9", None)],
             note: None,
+            practitioner_npi: Some("1245319599".into()),
         }),
         FactBody::Document(Document {
             document_id: DocumentId::parse("doc-7f3a").unwrap(),

@@ -5,10 +5,14 @@
 //! - [`ingest`]: manual observations through graph writer and lake sink vs Oxigraph's bulk
 //!   loader on the same triples;
 //! - [`read`]: `Patient/$everything` over HTTP vs a raw SPARQL CONSTRUCT of the same graph;
-//! - [`extract`]: our OCR (warm engines) vs the `tesseract` CLI on the same pages.
+//! - [`extract`]: our OCR (warm engines) vs the `tesseract` CLI on the same pages;
+//! - [`matching`]: the member matcher vs Splink on the same person-records;
+//! - [`enrich`]: a feed batch parsed, matched and resolved vs parsing alone.
 
+pub mod enrich;
 pub mod extract;
 pub mod ingest;
+pub mod matching;
 pub mod queue;
 pub mod read;
 

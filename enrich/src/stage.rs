@@ -1,0 +1,232 @@
+//! The `enrich` stage: FeedBatchReceived (a batch's manifest) in; the batch's files fetched and
+//! checked against the manifest, matched and resolved as `p360 enrich` does, each member's
+//! facts written to `facts/<member>/enrich-<batch>.json`, the batch report to
+//! `feeds/<batch>/_report.json` (with `_links.ndjson` and `_review.ndjson` beside it), and one
+//! FactsResolved per member with facts out, to the graph writer.
+//!
+//! A member's patient id is their member id (the payor hosts p360: its members are the
+//! patients). Outputs are a function of the batch's bytes (the Provenance `recorded` time is
+//! the event's time), so a redelivered event writes the same objects and republishes the same
+//! events, which the graph writer applies once.
+
+use crate::feeds::FeedKind;
+use crate::intake::{self, Manifest};
+use crate::run::{self, Input, Options};
+use async_trait::async_trait;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use p360_events::{Envelope, Event, EventType, FactsResolved, ObjectRef, PatientId, Producer};
+use p360_runtime::{Stage, StageError};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub struct EnrichStage {
+    objects: Arc<dyn ObjectStore>,
+    jobs: usize,
+}
+
+impl EnrichStage {
+    pub fn new(objects: Arc<dyn ObjectStore>, jobs: usize) -> Self {
+        Self {
+            objects,
+            jobs: jobs.max(1),
+        }
+    }
+}
+
+fn transient(e: impl std::fmt::Display) -> StageError {
+    StageError::Transient(e.to_string())
+}
+
+async fn get(store: &dyn ObjectStore, key: &str) -> Result<bytes::Bytes, StageError> {
+    match store.get(&ObjectPath::from(key)).await {
+        Ok(r) => r.bytes().await.map_err(transient),
+        // The manifest lands last: a missing file is a batch still being written or a broken
+        // one; retries tell which (then the dead-letter queue has the reason).
+        Err(object_store::Error::NotFound { .. }) => {
+            Err(StageError::Transient(format!("{key} is missing")))
+        }
+        Err(e) => Err(transient(e)),
+    }
+}
+
+#[async_trait]
+impl Stage for EnrichStage {
+    fn name(&self) -> &'static str {
+        "enrich"
+    }
+
+    fn subscribes(&self) -> &'static [EventType] {
+        &[EventType::FeedBatchReceived]
+    }
+
+    async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
+        let Event::FeedBatchReceived(batch) = &event.event else {
+            return Err(StageError::Permanent(format!(
+                "enrich does not handle {}",
+                event.event.event_type()
+            )));
+        };
+        let raw = get(&*self.objects, &batch.object.key).await?;
+        let manifest: Manifest = serde_json::from_slice(&raw).map_err(|e| {
+            StageError::Permanent(format!(
+                "manifest {} is not a feed manifest (line {} column {})",
+                batch.object.key,
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if manifest.batch_id != batch.batch_id.as_str() {
+            return Err(StageError::Permanent(format!(
+                "manifest {} names another batch",
+                batch.object.key
+            )));
+        }
+        let work = tempfile::tempdir().map_err(transient)?;
+        let dir = work.path().join("batch");
+        let mut roster = None;
+        for f in &manifest.files {
+            if !intake::safe_path(&f.path) {
+                return Err(StageError::Permanent(format!(
+                    "manifest {} names an unsafe path",
+                    batch.object.key
+                )));
+            }
+            let key = format!("{}/{}/{}", intake::PREFIX, batch.batch_id, f.path);
+            let bytes = get(&*self.objects, &key).await?;
+            if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
+                return Err(StageError::Permanent(format!(
+                    "{key}: content does not match the manifest's sha256"
+                )));
+            }
+            let path = dir.join(&f.path);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(transient)?;
+            }
+            tokio::fs::write(&path, &bytes).await.map_err(transient)?;
+            if roster.is_none() && FeedKind::detect(&path).ok().flatten() == Some(FeedKind::Roster)
+            {
+                roster = Some(path);
+            }
+        }
+        let Some(roster) = roster else {
+            return Err(StageError::Permanent(format!(
+                "batch {} has no eligibility roster (members.csv)",
+                batch.batch_id
+            )));
+        };
+        let recorded = event.time;
+        let out = work.path().join("out");
+        let jobs = self.jobs;
+        let batch_id = batch.batch_id.to_string();
+        let (result, out) = tokio::task::spawn_blocking(move || {
+            let inputs: Vec<Input> = run::inputs(&roster, &[dir])?;
+            let opts = Options {
+                jobs,
+                recorded: recorded.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            };
+            let r = run::run(&roster, &inputs, &out, &opts, &|_| {})?;
+            Ok::<_, run::EnrichError>((r, out))
+        })
+        .await
+        .map_err(transient)?
+        .map_err(|e| StageError::Permanent(e.to_string()))?;
+
+        let mut members: Vec<(&usize, &crate::resolve::MemberFacts)> =
+            result.facts.iter().collect();
+        members.sort_by(|a, b| {
+            result.members[*a.0]
+                .member_id
+                .cmp(&result.members[*b.0].member_id)
+        });
+        let mut events = Vec::new();
+        let mut unusable = 0u64;
+        for (m, mf) in members {
+            let member = &result.members[*m];
+            let Ok(patient) = PatientId::parse(&member.member_id) else {
+                unusable += 1;
+                continue;
+            };
+            let (facts, _) = crate::graph::facts(&patient, mf, &batch_id, recorded);
+            if facts.is_empty() {
+                continue;
+            }
+            let body =
+                serde_json::to_vec(&facts).map_err(|e| StageError::Permanent(e.to_string()))?;
+            let key = format!("facts/{patient}/enrich-{batch_id}.json");
+            let object = ObjectRef {
+                sha256: hex::encode(Sha256::digest(&body)),
+                size: body.len() as u64,
+                media_type: "application/json".into(),
+                key: key.clone(),
+            };
+            self.objects
+                .put(&ObjectPath::from(key), PutPayload::from(body))
+                .await
+                .map_err(transient)?;
+            events.push(Event::FactsResolved(FactsResolved {
+                batch_id: batch.batch_id.clone(),
+                patient_id: patient,
+                facts: object,
+                fact_count: u32::try_from(facts.len()).unwrap_or(u32::MAX),
+                matched_by: "member_id or demographics".into(),
+                resolver: Producer {
+                    name: "p360-enrich".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+            }));
+        }
+        let report = serde_json::json!({
+            "batch_id": batch_id,
+            "source_system": manifest.source_system,
+            "summary": result.summary,
+            "members_not_usable_as_patient_ids": unusable,
+            "problems": result.report.problems,
+            "records_by_file": result.report.records,
+            "reviews": result.reviews.len(),
+        });
+        let prefix = format!("{}/{batch_id}", intake::PREFIX);
+        for (name, bytes) in [
+            (
+                "_links.ndjson",
+                tokio::fs::read(out.join("links.ndjson"))
+                    .await
+                    .map_err(transient)?,
+            ),
+            (
+                intake::REPORT,
+                serde_json::to_vec_pretty(&report).unwrap_or_default(),
+            ),
+            (
+                "_review.ndjson",
+                result
+                    .reviews
+                    .iter()
+                    .map(|r| format!("{r}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+        ] {
+            self.objects
+                .put(
+                    &ObjectPath::from(format!("{prefix}/{name}")),
+                    PutPayload::from(bytes),
+                )
+                .await
+                .map_err(transient)?;
+        }
+        tracing::info!(
+            batch_id = %batch_id,
+            records = result.summary.records,
+            linked = result.summary.linked,
+            review = result.summary.review,
+            unmatched = result.summary.unmatched,
+            problems = result.summary.problems,
+            facts = result.summary.facts,
+            merged = result.summary.merged,
+            members = events.len(),
+            "feed batch resolved"
+        );
+        Ok(events)
+    }
+}
