@@ -59,6 +59,9 @@ settings = SettingsCreator(
         block_on("member_id"),
     ],
     retain_intermediate_calculation_columns=False,
+    # Each record is about at most one member: the chance that a random record-member pair
+    # matches is about one in the roster's size.
+    probability_two_random_records_match=1.0 / max(len(roster), 1),
 )
 linker = Linker([roster, records], settings, db_api=DuckDBAPI(), input_table_aliases=["roster", "records"])
 linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
