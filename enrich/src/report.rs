@@ -41,11 +41,6 @@ impl Report {
             dropped: 0,
         }
     }
-
-    /// Problems per reason kind, for a summary line.
-    pub fn count(&self) -> usize {
-        self.problems.len()
-    }
 }
 
 impl FileReport<'_> {

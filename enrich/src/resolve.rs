@@ -290,9 +290,7 @@ impl MemberFacts {
             match self.facts.get_mut(&k) {
                 Some(mine) => {
                     self.merged += 1;
-                    let sources = f.sources.clone();
                     mine.merge(f);
-                    mine.sources.extend(sources);
                 }
                 None => {
                     self.facts.insert(k, f);
@@ -305,10 +303,11 @@ impl MemberFacts {
 impl ResolvedFact {
     /// Another statement of the same fact: the earliest date wins (conditions, medications,
     /// allergies; the others share their day by key), fills accumulate, and what this fact
-    /// lacks (a display, a unit, a class) is taken from the other.
+    /// lacks (a display, a unit, a class) is taken from the other; sources are united.
     fn merge(&mut self, other: ResolvedFact) {
         self.date = earliest(self.date, other.date);
         self.fills.extend(other.fills);
+        self.sources.extend(other.sources);
         if self.display.is_none() {
             self.display = other.display;
         }

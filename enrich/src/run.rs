@@ -34,6 +34,8 @@ pub enum EnrichError {
     },
     #[error("the roster {0} gave no members (see the report)")]
     EmptyRoster(String),
+    #[error("a worker reading a feed file stopped unexpectedly")]
+    WorkerPanicked,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnrichError + '_ {
@@ -166,6 +168,19 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+fn open_counted<'a>(
+    input: &Input,
+    seen: &'a AtomicU64,
+    tick: &'a (dyn Fn(u64) + Sync),
+) -> Result<Counting<'a, File>, EnrichError> {
+    Ok(Counting {
+        inner: File::open(&input.path).map_err(io(&input.path))?,
+        seen,
+        tick,
+        pending: 0,
+    })
+}
+
 fn identity_key(r: &PersonRecord) -> String {
     let p: &Person = &r.person;
     let o = |s: &Option<String>| s.as_deref().unwrap_or("").to_string();
@@ -204,13 +219,7 @@ fn collect(
     seen: &AtomicU64,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<Collected, EnrichError> {
-    let file = File::open(&input.path).map_err(io(&input.path))?;
-    let reader = Counting {
-        inner: file,
-        seen,
-        tick,
-        pending: 0,
-    };
+    let reader = open_counted(input, seen, tick)?;
     let mut c = Collected::default();
     let mut keys: HashMap<String, ()> = HashMap::new();
     let dir = parent_dir(&input.source).to_string();
@@ -264,13 +273,7 @@ fn apply(
     seen: &AtomicU64,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<Applied, EnrichError> {
-    let file = File::open(&input.path).map_err(io(&input.path))?;
-    let reader = Counting {
-        inner: file,
-        seen,
-        tick,
-        pending: 0,
-    };
+    let reader = open_counted(input, seen, tick)?;
     let links_path = out.join(format!(".links-{n:04}.tmp"));
     let mut w = BufWriter::new(File::create(&links_path).map_err(io(&links_path))?);
     let mut facts: HashMap<usize, MemberFacts> = HashMap::new();
@@ -372,7 +375,7 @@ fn parallel<T: Send>(
             m.into_inner()
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| Err(EnrichError::EmptyRoster("worker stopped".into())))
+                .unwrap_or(Err(EnrichError::WorkerPanicked))
         })
         .collect()
 }
@@ -505,7 +508,7 @@ pub fn run(
     }
     summary.members_with_facts = facts.values().filter(|f| !f.facts.is_empty()).count() as u64;
     summary.problems = report.problems.len() as u64;
-    let reviews = review_items(&matcher, &identities, &outcomes);
+    let reviews = review_items(&matcher, &outcomes);
     Ok(BatchResult {
         summary,
         report,
@@ -530,12 +533,7 @@ fn decide_all(matcher: &Matcher, identities: &[Identity], jobs: usize) -> Vec<Ou
 }
 
 /// The review queue: one entry per identity held for a person, with the evidence.
-fn review_items(
-    matcher: &Matcher,
-    identities: &[Identity],
-    outcomes: &[Outcome],
-) -> Vec<serde_json::Value> {
-    let _ = identities;
+fn review_items(matcher: &Matcher, outcomes: &[Outcome]) -> Vec<serde_json::Value> {
     outcomes
         .iter()
         .enumerate()

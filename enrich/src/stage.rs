@@ -141,13 +141,15 @@ impl Stage for EnrichStage {
         });
         let mut events = Vec::new();
         let mut unusable = 0u64;
+        let mut not_representable = 0u64;
         for (m, mf) in members {
             let member = &result.members[*m];
             let Ok(patient) = PatientId::parse(&member.member_id) else {
                 unusable += 1;
                 continue;
             };
-            let (facts, _) = crate::graph::facts(&patient, mf, &batch_id, recorded);
+            let (facts, skipped) = crate::graph::facts(&patient, mf, &batch_id, recorded);
+            not_representable += skipped as u64;
             if facts.is_empty() {
                 continue;
             }
@@ -181,6 +183,8 @@ impl Stage for EnrichStage {
             "source_system": manifest.source_system,
             "summary": result.summary,
             "members_not_usable_as_patient_ids": unusable,
+            // Facts the graph's model cannot hold (no date, an allergy in an unknown system).
+            "facts_not_representable": not_representable,
             "problems": result.report.problems,
             "records_by_file": result.report.records,
             "reviews": result.reviews.len(),

@@ -2,7 +2,7 @@
 //! not void states its diagnoses (conditions) and, per line, a visit (encounter), a vaccine
 //! (immunization) or a procedure.
 
-use super::csvfile::{Row, read_rows};
+use super::csvfile::{Row, birth_date, claim_status, read_rows};
 use super::{
     Draft, Item, LineKind, PersonRecord, Statement, Subject, class_from_pos, dotted_icd10,
     line_kind, valid_cpt,
@@ -43,31 +43,10 @@ fn line(row: &Row<'_>, report: &mut FileReport<'_>, sink: &mut dyn FnMut(Item)) 
         return;
     }
     let key = format!("{claim}:{line_no}");
-    let status = row.get("claim_status").to_ascii_lowercase();
-    let original = row.opt("original_claim_id");
-    match status.as_str() {
-        "paid" => {
-            // A paid claim naming an original replaces (corrects) it.
-            if let Some(o) = original {
-                sink(Item::Void(o.to_string()));
-            }
-        }
-        "reversed" => {
-            if let Some(o) = original {
-                sink(Item::Void(o.to_string()));
-            }
-            sink(Item::Void(claim.to_string()));
-        }
-        "denied" => sink(Item::Void(claim.to_string())),
-        _ => {
-            report.record(&key, "claim_status is not paid, denied or reversed");
-            return;
-        }
-    }
-    let birth = row.opt("patient_birth_date").and_then(parse_day);
-    if row.opt("patient_birth_date").is_some() && birth.is_none() {
-        report.record(&key, "patient_birth_date is not a date");
-    }
+    let Some(paid) = claim_status(row, claim, &key, true, report, sink) else {
+        return;
+    };
+    let birth = birth_date(row, &key, report);
     sink(Item::Person(PersonRecord {
         key: key.clone(),
         member_id: row.opt("member_id").map(str::to_string),
@@ -80,7 +59,7 @@ fn line(row: &Row<'_>, report: &mut FileReport<'_>, sink: &mut dyn FnMut(Item)) 
             ..Person::default()
         },
     }));
-    if status != "paid" {
+    if !paid {
         return;
     }
     let Some(date) = parse_day(row.get("service_from")) else {

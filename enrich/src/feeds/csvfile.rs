@@ -2,7 +2,10 @@
 //! records (quoting, embedded commas); this checks the column set and turns each row into
 //! named UTF-8 fields, reporting rows of the wrong width or encoding.
 
+use super::Item;
+use crate::person::parse_day;
 use crate::report::FileReport;
+use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -127,4 +130,50 @@ pub(crate) fn read_rows(
             report,
         );
     }
+}
+
+/// The claim bookkeeping shared by claims and pharmacy rows: a reversal voids itself and the
+/// claim it names, a denial voids itself, and (where `paid_replaces`) a paid claim naming an
+/// original replaces it. `Some(paid)`, or `None` for a status that is none of the three
+/// (reported under `key`).
+pub(crate) fn claim_status(
+    row: &Row<'_>,
+    claim: &str,
+    key: &str,
+    paid_replaces: bool,
+    report: &mut FileReport<'_>,
+    sink: &mut dyn FnMut(Item),
+) -> Option<bool> {
+    let original = row.opt("original_claim_id");
+    let status = row.get("claim_status").to_ascii_lowercase();
+    let (voids_original, voids_self) = match status.as_str() {
+        "paid" => (paid_replaces, false),
+        "reversed" => (true, true),
+        "denied" => (false, true),
+        _ => {
+            report.record(key, "claim_status is not paid, denied or reversed");
+            return None;
+        }
+    };
+    if voids_original && let Some(o) = original {
+        sink(Item::Void(o.to_string()));
+    }
+    if voids_self {
+        sink(Item::Void(claim.to_string()));
+    }
+    Some(status == "paid")
+}
+
+/// The patient's birth date of a claim row; a present but unreadable one is reported.
+pub(crate) fn birth_date(
+    row: &Row<'_>,
+    key: &str,
+    report: &mut FileReport<'_>,
+) -> Option<NaiveDate> {
+    let raw = row.opt("patient_birth_date")?;
+    let birth = parse_day(raw);
+    if birth.is_none() {
+        report.record(key, "patient_birth_date is not a date");
+    }
+    birth
 }

@@ -253,19 +253,24 @@ fn npi_of(v: &Value) -> Option<String> {
     Some(npi.to_string())
 }
 
-fn patient(r: &Value, ctx: &mut Ctx<'_, '_>) {
-    let member_id = r["identifier"]
+/// The value of the first identifier whose system ends with `system_suffix` or whose type is
+/// `type_code` (payors name their systems differently; the v2-0203 type is standard).
+fn identifier<'a>(r: &'a Value, system_suffix: &str, type_code: &str) -> Option<&'a str> {
+    r["identifier"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|i| {
             i["system"]
                 .as_str()
-                .is_some_and(|s| s.ends_with("/member-id"))
-                || codings(&i["type"]).any(|(_, c)| c == "MB")
+                .is_some_and(|s| s.ends_with(system_suffix))
+                || codings(&i["type"]).any(|(_, c)| c == type_code)
         })
         .and_then(|i| i["value"].as_str())
-        .map(str::to_string);
+}
+
+fn patient(r: &Value, ctx: &mut Ctx<'_, '_>) {
+    let member_id = identifier(r, "/member-id", "MB").map(str::to_string);
     let names: Vec<&Value> = r["name"].as_array().into_iter().flatten().collect();
     let current = names
         .iter()
@@ -324,17 +329,7 @@ fn patient(r: &Value, ctx: &mut Ctx<'_, '_>) {
 }
 
 fn eob(r: &Value, ctx: &mut Ctx<'_, '_>) {
-    let claim = r["identifier"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| {
-            i["system"]
-                .as_str()
-                .is_some_and(|s| s.ends_with("claim-id"))
-                || codings(&i["type"]).any(|(_, c)| c == "uc")
-        })
-        .and_then(|i| i["value"].as_str())
+    let claim = identifier(r, "claim-id", "uc")
         .unwrap_or(ctx.id)
         .to_string();
     // A replacement names the claim it replaces: that one is void.
@@ -481,7 +476,6 @@ fn observation(r: &Value, ctx: &mut Ctx<'_, '_>) {
         ctx.problem("Observation without an effective date (not applied)");
         return;
     };
-    let mut stated = false;
     if let Some((value, comparator, unit)) = quantity(&r["valueQuantity"], &r["valueString"]) {
         match code_in(&r["code"], &[LOINC]) {
             Some(loinc) if p360_model::CodeSystem::Loinc.check_code(loinc) => {
@@ -497,7 +491,6 @@ fn observation(r: &Value, ctx: &mut Ctx<'_, '_>) {
                         date,
                     },
                 );
-                stated = true;
             }
             Some(_) => ctx.problem("Observation code is not a valid LOINC code"),
             None => ctx.problem("Observation without a LOINC code (not applied)"),
@@ -526,9 +519,7 @@ fn observation(r: &Value, ctx: &mut Ctx<'_, '_>) {
                 date,
             },
         );
-        stated = true;
     }
-    let _ = stated;
 }
 
 fn medication(r: &Value, kind: &str, ctx: &mut Ctx<'_, '_>) {

@@ -1,7 +1,7 @@
 //! `pharmacy.csv`: pharmacy claims (NCPDP-like), one row per fill. Every row is a
 //! person-record; a valid fill states a medication (its ingredient) on the fill date.
 
-use super::csvfile::{Row, read_rows};
+use super::csvfile::{Row, birth_date, claim_status, read_rows};
 use super::{Draft, Item, PersonRecord, Statement, Subject};
 use crate::person::{Person, Sex, given, parse_day};
 use crate::report::FileReport;
@@ -34,25 +34,10 @@ fn fill(row: &Row<'_>, report: &mut FileReport<'_>, sink: &mut dyn FnMut(Item)) 
         report.line(row.line, "claim_id missing");
         return;
     }
-    let status = row.get("claim_status").to_ascii_lowercase();
-    match status.as_str() {
-        "paid" => {}
-        "reversed" => {
-            if let Some(o) = row.opt("original_claim_id") {
-                sink(Item::Void(o.to_string()));
-            }
-            sink(Item::Void(key.to_string()));
-        }
-        "denied" => sink(Item::Void(key.to_string())),
-        _ => {
-            report.record(key, "claim_status is not paid, denied or reversed");
-            return;
-        }
-    }
-    let birth = row.opt("patient_birth_date").and_then(parse_day);
-    if row.opt("patient_birth_date").is_some() && birth.is_none() {
-        report.record(key, "patient_birth_date is not a date");
-    }
+    let Some(paid) = claim_status(row, key, key, false, report, sink) else {
+        return;
+    };
+    let birth = birth_date(row, key, report);
     sink(Item::Person(PersonRecord {
         key: key.to_string(),
         member_id: row.opt("member_id").map(str::to_string),
@@ -85,7 +70,7 @@ fn fill(row: &Row<'_>, report: &mut FileReport<'_>, sink: &mut dyn FnMut(Item)) 
             });
         }
     }
-    if status != "paid" {
+    if !paid {
         return;
     }
     let Some(date) = parse_day(row.get("fill_date")) else {

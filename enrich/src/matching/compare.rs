@@ -2,7 +2,6 @@
 //! agree, from exact down to disagreement, or no level when either side does not give it.
 
 use super::prepare::Prepared;
-use chrono::Datelike;
 use strsim::{damerau_levenshtein, jaro_winkler};
 
 /// One letter typed wrong, left out, added or two swapped (names of four letters or more).
@@ -144,7 +143,6 @@ fn birth(a: &Prepared, b: &Prepared) -> u8 {
     if diff.len() == 1 || transposed {
         return 2;
     }
-    let _ = x.year();
     3
 }
 
