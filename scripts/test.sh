@@ -56,7 +56,7 @@ export P360_LAKE_PYTHON="$fhir_venv/bin/python"
 
 step "moto server (AWS-compatible endpoint on 127.0.0.1)"
 endpoint=$(scripts/moto.sh start)
-trap 'scripts/moto.sh stop; scripts/virtuoso.sh stop' EXIT
+trap 'scripts/moto.sh stop; scripts/virtuoso.sh stop; scripts/fhir-server.sh stop' EXIT
 echo "moto at $endpoint"
 export P360_TEST_AWS_ENDPOINT="$endpoint"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
@@ -67,6 +67,11 @@ P360_TEST_SPARQL_ENDPOINT=$(scripts/virtuoso.sh start)
 export P360_TEST_SPARQL_ENDPOINT
 echo "virtuoso at $P360_TEST_SPARQL_ENDPOINT"
 
+step "Helios FHIR Server (independent FHIR R4 server on 127.0.0.1; built once, ~10 min cold)"
+P360_TEST_FHIR_BASE=$(scripts/fhir-server.sh start)
+export P360_TEST_FHIR_BASE
+echo "FHIR server at $P360_TEST_FHIR_BASE"
+
 step "tests (all features, AWS adapters against moto, FHIR validator)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --locked --no-fail-fast --run-ignored all
@@ -74,6 +79,6 @@ else
   cargo test --workspace --all-features --locked --no-fail-fast -- --include-ignored
 fi
 
-step "crash test: kill -9 during 2,000 documents, 10 restarts"
+step "crash test: kill -9 during 2,000 documents and two payor feed batches, 10 restarts"
 # The binary the tests built: one feature set for every step, so RocksDB (C++) compiles once.
 scripts/crash-test.sh --events 2000 --crashes 10 --bin "$CARGO_TARGET_DIR/debug/p360"

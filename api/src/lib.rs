@@ -7,6 +7,7 @@
 
 mod access;
 pub mod auth;
+mod devices;
 mod documents;
 pub mod error;
 mod feeds;
@@ -146,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/break-glass", get(access::review_break_glass))
         .route("/v1/feeds/{batch}", get(feeds::report))
         .route("/v1/feeds/{batch}/review", get(feeds::review))
+        .route("/v1/feeds/{batch}/review/{identity}", post(feeds::decide))
+        .route("/v1/feeds/{batch}/unlink", post(feeds::unlink))
         .route(
             "/v1/patients/{patient}/notifications",
             get(access::notifications),
@@ -153,6 +156,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/patients/{patient}/episodes",
             post(records::add_episode),
+        )
+        .route(
+            "/v1/patients/{patient}/device-readings",
+            post(devices::readings).layer(DefaultBodyLimit::max(devices::MAX_JSON_BYTES)),
+        )
+        .route(
+            "/v1/patients/{patient}/device-readings/apple-health",
+            post(devices::apple_health).layer(DefaultBodyLimit::disable()),
         )
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(CatchPanicLayer::custom(|_| {

@@ -9,6 +9,7 @@
 //! hands each member's facts ([`graph`]) to the graph writer.
 
 pub mod codes;
+pub mod decisions;
 pub mod feeds;
 pub mod graph;
 pub mod intake;

@@ -23,13 +23,15 @@ pub fn is_vital(loinc: &str) -> bool {
     VITALS.contains(&loinc)
 }
 
-/// One `links.ndjson` line.
+/// One `links.ndjson` line. `identity` numbers the distinct demographics the matcher decided
+/// on (records with the same ones share the decision, and a review or unlink applies to all).
 pub fn link_line(
     source: &str,
     record: &str,
     member: Option<&str>,
     decision: &str,
     score: Option<f64>,
+    identity: u32,
 ) -> String {
     let v = json!({
         "source": source,
@@ -37,6 +39,7 @@ pub fn link_line(
         "member_id": member,
         "decision": decision,
         "score": score,
+        "identity": identity,
     });
     v.to_string()
 }

@@ -166,6 +166,11 @@ fn earliest(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
     }
 }
 
+/// The id a statement's source record has in provenance: `<file>#<record>`.
+pub fn source_id(file: &str, s: &Statement) -> String {
+    format!("{file}#{}", s.record)
+}
+
 impl MemberFacts {
     /// Folds one statement in. `file` is the feed it came from (relative to the batch).
     pub fn add(&mut self, ctx: &Context, file: &str, s: &Statement) -> Result<(), Skipped> {
@@ -267,7 +272,7 @@ impl MemberFacts {
                 },
             ),
         };
-        let source = format!("{file}#{}", s.record);
+        let source = source_id(file, s);
         match self.facts.get_mut(&key) {
             Some(f) => {
                 f.merge(fresh);

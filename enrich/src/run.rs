@@ -16,9 +16,9 @@ use crate::matching::{Decision, Identity, Matcher, Outcome, Roster, prepare::Pre
 use crate::output;
 use crate::person::Person;
 use crate::report::Report;
-use crate::resolve::{Context, FactType, MemberFacts, Skipped};
+use crate::resolve::{self, Context, FactType, MemberFacts, Skipped};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -145,6 +145,8 @@ pub struct BatchResult {
     pub members: Vec<Member>,
     pub facts: HashMap<usize, MemberFacts>,
     pub reviews: Vec<serde_json::Value>,
+    /// Per identity linked or held for review: what it brought (see [`Trace`]).
+    pub traces: BTreeMap<u32, Trace>,
 }
 
 /// A reader that counts bytes for the progress bar.
@@ -253,6 +255,7 @@ fn collect(
 struct Applied {
     links: PathBuf,
     facts: HashMap<usize, MemberFacts>,
+    traces: BTreeMap<u32, Trace>,
     summary: Summary,
     unresolved: u64,
 }
@@ -277,6 +280,7 @@ fn apply(
     let links_path = out.join(format!(".links-{n:04}.tmp"));
     let mut w = BufWriter::new(File::create(&links_path).map_err(io(&links_path))?);
     let mut facts: HashMap<usize, MemberFacts> = HashMap::new();
+    let mut traces: BTreeMap<u32, Trace> = BTreeMap::new();
     let mut s = Summary::default();
     let mut unresolved = 0u64;
     let mut write_err = None;
@@ -303,8 +307,14 @@ fn apply(
                 Decision::Review => s.review += 1,
                 Decision::Unmatched => s.unmatched += 1,
             }
-            let line =
-                output::link_line(&input.source, &r.key, shown, o.decision.as_str(), o.score);
+            let line = output::link_line(
+                &input.source,
+                &r.key,
+                shown,
+                o.decision.as_str(),
+                o.score,
+                idx,
+            );
             if let Err(e) = writeln!(w, "{line}") {
                 write_err.get_or_insert(e);
             }
@@ -320,15 +330,35 @@ fn apply(
                 return;
             };
             let o = &sh.outcomes[idx as usize];
-            if o.decision != Decision::Linked {
-                return;
-            }
             let Some(m) = o.member else { return };
-            s.statements += 1;
-            match facts.entry(m).or_default().add(sh.ctx, &input.source, &st) {
-                Ok(()) => {}
-                Err(Skipped::Void) => s.voided += 1,
-                Err(Skipped::NoIngredient) => unresolved += 1,
+            let trace = || Trace {
+                member: m,
+                ..Trace::default()
+            };
+            match o.decision {
+                Decision::Linked => {
+                    s.statements += 1;
+                    match facts.entry(m).or_default().add(sh.ctx, &input.source, &st) {
+                        Ok(()) => {
+                            traces
+                                .entry(idx)
+                                .or_insert_with(trace)
+                                .sources
+                                .insert(resolve::source_id(&input.source, &st));
+                        }
+                        Err(Skipped::Void) => s.voided += 1,
+                        Err(Skipped::NoIngredient) => unresolved += 1,
+                    }
+                }
+                // Resolved aside: the facts the candidate gets if a person accepts the link.
+                Decision::Review => {
+                    let t = traces.entry(idx).or_insert_with(trace);
+                    t.review = true;
+                    if t.held.add(sh.ctx, &input.source, &st).is_ok() {
+                        t.sources.insert(resolve::source_id(&input.source, &st));
+                    }
+                }
+                Decision::Unmatched => {}
             }
         }
         Item::Void(_) | Item::NdcIngredient { .. } => {}
@@ -341,6 +371,7 @@ fn apply(
     Ok(Applied {
         links: links_path,
         facts,
+        traces,
         summary: s,
         unresolved,
     })
@@ -461,8 +492,21 @@ pub fn run(
     let mut links = BufWriter::new(File::create(&links_path).map_err(io(&links_path))?);
     let mut summary = Summary::default();
     let mut facts: HashMap<usize, MemberFacts> = HashMap::new();
+    let mut traces: BTreeMap<u32, Trace> = BTreeMap::new();
     let mut unresolved = 0;
     for a in applied {
+        for (i, t) in a.traces {
+            match traces.entry(i) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(t);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let mine = e.get_mut();
+                    mine.sources.extend(t.sources);
+                    mine.held.absorb(t.held);
+                }
+            }
+        }
         let mut f = File::open(&a.links).map_err(io(&a.links))?;
         std::io::copy(&mut f, &mut links).map_err(io(&links_path))?;
         std::fs::remove_file(&a.links).map_err(io(&a.links))?;
@@ -479,6 +523,20 @@ pub fn run(
         unresolved += a.unresolved;
     }
     links.flush().map_err(io(&links_path))?;
+    // Identities linked or held whose records stated nothing still get a trace: a person may
+    // decide on them too.
+    for (i, o) in outcomes.iter().enumerate() {
+        let (Some(member), Ok(i)) = (o.member, u32::try_from(i)) else {
+            continue;
+        };
+        if matches!(o.decision, Decision::Linked | Decision::Review) {
+            traces.entry(i).or_insert_with(|| Trace {
+                member,
+                review: o.decision == Decision::Review,
+                ..Trace::default()
+            });
+        }
+    }
     if unresolved > 0 {
         report.problems.push(crate::report::Problem {
             file: "(batch)".into(),
@@ -515,7 +573,24 @@ pub fn run(
         members: matcher.roster.members,
         facts,
         reviews,
+        traces,
     })
+}
+
+/// What one identity (a distinct set of demographics: one or more person-records) brought to
+/// the batch. Linked: the source records its applied statements came from, so that undoing
+/// the link removes exactly those from the member's facts. Held for review: the same, and the
+/// facts it would add to its candidate, resolved aside so that accepting applies them as is.
+#[derive(Debug, Default, Clone)]
+pub struct Trace {
+    /// The linked member or the review's candidate (an index into the roster).
+    pub member: usize,
+    /// Provenance source ids (`<file>#<record>`).
+    pub sources: BTreeSet<String>,
+    /// Held for review (not linked).
+    pub review: bool,
+    /// For an identity held for review: its facts, for the candidate.
+    pub held: MemberFacts,
 }
 
 fn decide_all(matcher: &Matcher, identities: &[Identity], jobs: usize) -> Vec<Outcome> {

@@ -17,12 +17,77 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use p360_events::{Envelope, Event, EventType, FactsResolved, ObjectRef, PatientId, Producer};
 use p360_runtime::{Stage, StageError};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub struct EnrichStage {
     objects: Arc<dyn ObjectStore>,
     jobs: usize,
+    metrics: EnrichMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Label {
+    kind: &'static str,
+}
+
+/// What the stage resolved, for `/metrics`: counts only, labelled by kind (never ids).
+#[derive(Clone, Debug, Default)]
+pub struct EnrichMetrics {
+    batches: Counter,
+    /// Person-records by decision: `linked`, `review`, `unmatched`.
+    records: Family<Label, Counter>,
+    /// Bad records in the batch reports.
+    rejected: Counter,
+    /// Facts out: `new` (distinct facts) and `merged` (statements folded into one).
+    facts: Family<Label, Counter>,
+}
+
+impl EnrichMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "feed_batches",
+            "Payor feed batches resolved",
+            self.batches.clone(),
+        );
+        registry.register(
+            "feed_records",
+            "Person-records of payor feeds, by match decision (linked, review, unmatched)",
+            self.records.clone(),
+        );
+        registry.register(
+            "feed_rejected_records",
+            "Bad records of payor feeds (each a line of its batch report)",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "feed_facts",
+            "Facts resolved from payor feeds: new (distinct) and merged (statements of a fact already there)",
+            self.facts.clone(),
+        );
+    }
+
+    fn count(&self, s: &crate::run::Summary) {
+        self.batches.inc();
+        for (kind, n) in [
+            ("linked", s.linked),
+            ("review", s.review),
+            ("unmatched", s.unmatched),
+        ] {
+            self.records.get_or_create(&Label { kind }).inc_by(n);
+        }
+        self.rejected.inc_by(s.problems);
+        self.facts
+            .get_or_create(&Label { kind: "new" })
+            .inc_by(s.facts);
+        self.facts
+            .get_or_create(&Label { kind: "merged" })
+            .inc_by(s.merged);
+    }
 }
 
 impl EnrichStage {
@@ -30,7 +95,14 @@ impl EnrichStage {
         Self {
             objects,
             jobs: jobs.max(1),
+            metrics: EnrichMetrics::default(),
         }
+    }
+
+    /// Counts into `metrics` (registered by the caller).
+    pub fn with_metrics(mut self, metrics: EnrichMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -178,6 +250,43 @@ impl Stage for EnrichStage {
                 },
             }));
         }
+        // What each linked or held identity brought: the undo and accept paths of the review
+        // queue read these (crate::decisions), never the feed files again.
+        let prefix = format!("{}/{batch_id}", intake::PREFIX);
+        let mut identities = String::new();
+        for (i, t) in &result.traces {
+            let member = &result.members[t.member];
+            let sources: Vec<String> = t
+                .sources
+                .iter()
+                .map(|s| format!("{batch_id}/{s}"))
+                .collect();
+            let mut held = 0;
+            if t.review
+                && let Ok(patient) = PatientId::parse(&member.member_id)
+            {
+                let (facts, _) = crate::graph::facts(&patient, &t.held, &batch_id, recorded);
+                held = facts.len();
+                let body =
+                    serde_json::to_vec(&facts).map_err(|e| StageError::Permanent(e.to_string()))?;
+                self.objects
+                    .put(
+                        &ObjectPath::from(format!("{prefix}/{}/{i}.json", crate::decisions::HELD)),
+                        PutPayload::from(body),
+                    )
+                    .await
+                    .map_err(transient)?;
+            }
+            let line = crate::decisions::IdentityLine {
+                identity: *i,
+                decision: if t.review { "review" } else { "linked" }.into(),
+                member_id: member.member_id.clone(),
+                sources,
+                held_facts: held,
+            };
+            identities.push_str(&serde_json::to_string(&line).unwrap_or_default());
+            identities.push('\n');
+        }
         let report = serde_json::json!({
             "batch_id": batch_id,
             "source_system": manifest.source_system,
@@ -189,8 +298,8 @@ impl Stage for EnrichStage {
             "records_by_file": result.report.records,
             "reviews": result.reviews.len(),
         });
-        let prefix = format!("{}/{batch_id}", intake::PREFIX);
         for (name, bytes) in [
+            (crate::decisions::IDENTITIES, identities.into_bytes()),
             (
                 "_links.ndjson",
                 tokio::fs::read(out.join("links.ndjson"))
@@ -219,6 +328,7 @@ impl Stage for EnrichStage {
                 .await
                 .map_err(transient)?;
         }
+        self.metrics.count(&result.summary);
         tracing::info!(
             batch_id = %batch_id,
             records = result.summary.records,

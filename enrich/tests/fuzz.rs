@@ -1,8 +1,9 @@
 //! Fuzz harness for every feed parser, on stable Rust: proptest feeds each parser arbitrary
 //! bytes and mutated copies of the sample files (bytes flipped, inserted, deleted, lines cut
 //! and repeated, delimiters injected). A panic fails the case and proptest shrinks it.
-//! CI runs a short pass (256 cases per target); longer runs set `PROPTEST_CASES`, e.g.
-//! `PROPTEST_CASES=200000 cargo test --release -p p360-enrich --test fuzz`.
+//! CI runs a short pass (256 cases per target, and `long_run` for two CPU-seconds per parser);
+//! long runs give each parser a CPU-time budget, e.g. ten minutes:
+//! `P360_FUZZ_SECONDS=600 cargo test --release -p p360-enrich --test fuzz long_run -- --ignored --nocapture`.
 
 use p360_enrich::feeds::{self, FeedKind, roster};
 use p360_enrich::report::Report;
@@ -123,4 +124,66 @@ fn the_samples_parse_whole() {
     assert!(parse(FeedKind::Claims, &sample("claims.csv")) > 10);
     assert!(parse(FeedKind::Hl7, &sample("labs.hl7")) > 5);
     assert!(parse(FeedKind::FhirNdjson, &sample("eob.ndjson")) > 5);
+}
+
+/// This thread's CPU time in seconds (Linux: utime + stime of /proc/thread-self/stat, in the
+/// kernel's 100 Hz ticks), so that a budget means work done, whatever else the machine runs.
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[test]
+#[ignore = "long fuzz run: P360_FUZZ_SECONDS CPU-seconds per parser (2 by default)"]
+fn long_run() {
+    use proptest::test_runner::{Config, TestRunner};
+    let budget: f64 = std::env::var("P360_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let targets = [
+        ("roster_csv", FeedKind::Roster, "members.csv"),
+        ("claims_csv", FeedKind::Claims, "claims.csv"),
+        ("pharmacy_csv", FeedKind::Pharmacy, "pharmacy.csv"),
+        ("eob_ndjson", FeedKind::FhirNdjson, "eob.ndjson"),
+        ("hie_ndjson", FeedKind::FhirNdjson, "hie/Observation.ndjson"),
+        ("hl7_oru", FeedKind::Hl7, "labs.hl7"),
+    ];
+    for (name, kind, file) in targets {
+        let base = sample(file);
+        let inputs = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..4096),
+            prop::collection::vec(op(), 1..24).prop_map(move |ops| mutate(base.clone(), &ops)),
+        ];
+        const ROUND: u32 = 5_000;
+        let mut runner = TestRunner::new(Config {
+            cases: ROUND,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let start = thread_cpu_seconds();
+        let mut cases = 0u64;
+        while thread_cpu_seconds() - start < budget {
+            // A panic in the parser fails the round; proptest shrinks it to a small input.
+            if let Err(e) = runner.run(&inputs, |b| {
+                parse(kind, &b);
+                Ok(())
+            }) {
+                panic!("{name}: {e}");
+            }
+            cases += u64::from(ROUND);
+        }
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "fuzz {name}: {cases} cases in {:.1} CPU-s, 0 panics",
+                thread_cpu_seconds() - start
+            );
+        }
+    }
 }

@@ -53,12 +53,18 @@ pub enum Event {
     FeedBatchReceived(FeedBatchReceived),
     #[serde(rename = "p360.facts.resolved")]
     FactsResolved(FactsResolved),
+    #[serde(rename = "p360.sources.detached")]
+    SourcesDetached(SourcesDetached),
     #[serde(rename = "p360.manual_entry.submitted")]
     ManualEntrySubmitted(ManualEntrySubmitted),
     #[serde(rename = "p360.graph.changed")]
     GraphChanged(GraphChanged),
     #[serde(rename = "p360.access.recorded")]
     AccessRecorded(AccessRecorded),
+    #[serde(rename = "p360.device_readings.received")]
+    DeviceReadingsReceived(DeviceReadingsReceived),
+    #[serde(rename = "p360.device_readings.stored")]
+    DeviceReadingsStored(DeviceReadingsStored),
 }
 
 /// The kind of an event without its payload: used for routing and metrics labels.
@@ -68,20 +74,26 @@ pub enum EventType {
     FactsExtracted,
     FeedBatchReceived,
     FactsResolved,
+    SourcesDetached,
     ManualEntrySubmitted,
     GraphChanged,
     AccessRecorded,
+    DeviceReadingsReceived,
+    DeviceReadingsStored,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 10] = [
         EventType::DocumentReceived,
         EventType::FactsExtracted,
         EventType::FeedBatchReceived,
         EventType::FactsResolved,
+        EventType::SourcesDetached,
         EventType::ManualEntrySubmitted,
         EventType::GraphChanged,
         EventType::AccessRecorded,
+        EventType::DeviceReadingsReceived,
+        EventType::DeviceReadingsStored,
     ];
 
     /// The CloudEvents `type` attribute (also the EventBridge DetailType).
@@ -91,9 +103,12 @@ impl EventType {
             EventType::FactsExtracted => "p360.facts.extracted",
             EventType::FeedBatchReceived => "p360.feed.batch_received",
             EventType::FactsResolved => "p360.facts.resolved",
+            EventType::SourcesDetached => "p360.sources.detached",
             EventType::ManualEntrySubmitted => "p360.manual_entry.submitted",
             EventType::GraphChanged => "p360.graph.changed",
             EventType::AccessRecorded => "p360.access.recorded",
+            EventType::DeviceReadingsReceived => "p360.device_readings.received",
+            EventType::DeviceReadingsStored => "p360.device_readings.stored",
         }
     }
 }
@@ -111,9 +126,12 @@ impl Event {
             Event::FactsExtracted(_) => EventType::FactsExtracted,
             Event::FeedBatchReceived(_) => EventType::FeedBatchReceived,
             Event::FactsResolved(_) => EventType::FactsResolved,
+            Event::SourcesDetached(_) => EventType::SourcesDetached,
             Event::ManualEntrySubmitted(_) => EventType::ManualEntrySubmitted,
             Event::GraphChanged(_) => EventType::GraphChanged,
             Event::AccessRecorded(_) => EventType::AccessRecorded,
+            Event::DeviceReadingsReceived(_) => EventType::DeviceReadingsReceived,
+            Event::DeviceReadingsStored(_) => EventType::DeviceReadingsStored,
         }
     }
 
@@ -124,9 +142,12 @@ impl Event {
             Event::FactsExtracted(e) => Some(&e.patient_id),
             Event::FeedBatchReceived(_) => None,
             Event::FactsResolved(e) => Some(&e.patient_id),
+            Event::SourcesDetached(e) => Some(&e.patient_id),
             Event::ManualEntrySubmitted(e) => Some(&e.patient_id),
             Event::GraphChanged(e) => Some(&e.patient_id),
             Event::AccessRecorded(e) => Some(&e.patient_id),
+            Event::DeviceReadingsReceived(e) => Some(&e.patient_id),
+            Event::DeviceReadingsStored(e) => Some(&e.patient_id),
         }
     }
 }

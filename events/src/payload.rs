@@ -101,6 +101,18 @@ pub struct FactsResolved {
     pub resolver: Producer,
 }
 
+/// A payor's staff undid a member link: the named source records no longer support any of the
+/// member's facts. A fact left with no source is removed; the others keep their other sources.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcesDetached {
+    pub batch_id: BatchId,
+    pub patient_id: PatientId,
+    /// Source ids as the facts' provenance names them (`<batch>/<file>#<record>`).
+    pub sources: Vec<String>,
+    /// The decision record (`feeds/<batch>/_decisions/…`), which names who decided and when.
+    pub decision: String,
+}
+
 /// What happened to one fact in a graph commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,8 +125,10 @@ pub enum ChangeKind {
     StatusChanged,
     /// The fact was corrected (value or code).
     Corrected,
-    /// The fact was removed (erasure).
+    /// The fact was removed (erasure, or its last source was detached).
     Removed,
+    /// An existing fact lost a source (an undone link) and keeps its others.
+    SourceDetached,
 }
 
 /// One changed fact: ids and categories only; the lake sink reads values from the graph.
@@ -213,4 +227,40 @@ pub struct ManualEntrySubmitted {
     pub entry: ObjectRef,
     /// Clinical date the patient gave for the entry.
     pub effective_date: NaiveDate,
+}
+
+/// How device readings reached p360.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingsChannel {
+    /// `POST /v1/patients/{id}/device-readings` (JSON samples of one device).
+    Api,
+    /// An Apple Health `export.xml` (API upload or `p360 devices import-apple-health`).
+    AppleHealth,
+}
+
+/// A patient's wearable or home-device samples were accepted: `readings` is the batch (a
+/// JSON object in the store, content-addressed) of samples not already stored at submission.
+/// The `devices` stage merges them and recomputes the daily summaries they touch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReadingsReceived {
+    pub patient_id: PatientId,
+    pub submitted_by: UserId,
+    pub channel: ReadingsChannel,
+    pub readings: ObjectRef,
+    pub sample_count: u32,
+    pub device_count: u32,
+}
+
+/// The `devices` stage stored samples that were new (per device, metric and start time):
+/// `samples` lists exactly those, for the lake's `device_readings` table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReadingsStored {
+    pub patient_id: PatientId,
+    /// The DeviceReadingsReceived this answers; with `patient_id` it keys exactly-once in
+    /// the lake.
+    pub received_id: crate::EventId,
+    pub samples: ObjectRef,
+    pub sample_count: u32,
+    pub stored_at: DateTime<Utc>,
 }

@@ -60,7 +60,7 @@ fn examples() -> Vec<Envelope> {
             resource_type: Some("Observation".into()),
         }),
         Event::FactsResolved(FactsResolved {
-            batch_id: batch,
+            batch_id: batch.clone(),
             patient_id: patient(),
             facts: object("facts/pat-0001/batch-2026-03-18.json"),
             fact_count: 40,
@@ -101,6 +101,27 @@ fn examples() -> Vec<Envelope> {
             outcome: AccessOutcome::Permit,
             break_glass: false,
             at: at(),
+        }),
+        Event::DeviceReadingsReceived(DeviceReadingsReceived {
+            patient_id: patient(),
+            submitted_by: UserId::parse("usr-0001").unwrap(),
+            channel: ReadingsChannel::AppleHealth,
+            readings: object("devices/pat-0001/batches/e3b0.json"),
+            sample_count: 1440,
+            device_count: 2,
+        }),
+        Event::DeviceReadingsStored(DeviceReadingsStored {
+            patient_id: patient(),
+            received_id: EventId(Uuid::from_u128(9)),
+            samples: object("devices/pat-0001/stored/00000000-0000-0000-0000-000000000009.json"),
+            sample_count: 1400,
+            stored_at: at(),
+        }),
+        Event::SourcesDetached(SourcesDetached {
+            batch_id: batch,
+            patient_id: patient(),
+            sources: vec!["batch-2026-03-18/claims.csv#C22070500001".into()],
+            decision: "feeds/batch-2026-03-18/_decisions/12/0.json".into(),
         }),
     ];
     events

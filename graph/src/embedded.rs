@@ -113,6 +113,28 @@ impl OxigraphStore {
     }
 }
 
+/// Quads text from which a write with nothing to delete goes through the bulk loader. Below
+/// it a transaction is cheaper: the loader writes one table file per index (ten) and ingests
+/// them, a fixed cost of milliseconds that a handful of facts does not repay.
+pub const BULK_MIN_BYTES: usize = 256 * 1024;
+
+/// Loads TriG `quads` with the bulk loader in its atomic mode: nothing is visible until
+/// `commit` ingests every table at once (RocksDB `IngestExternalFiles`, recorded in one
+/// manifest write: all of it or none of it, also across a crash); a parse error drops the
+/// loader, which deletes the tables it built.
+fn bulk_load(store: &Store, quads: &[u8]) -> Result<(), GraphError> {
+    // One thread: the loader's threads work on batches of a million quads, and a group commit
+    // is one batch; the other core stays with the stages.
+    let mut loader = store.bulk_loader().with_num_threads(1);
+    loader
+        .load_from_slice(oxigraph::io::RdfFormat::TriG, quads)
+        .map_err(|e| match e {
+            oxigraph::store::LoaderError::Storage(e) => unavailable(e),
+            e => invalid(e),
+        })?;
+    loader.commit().map_err(unavailable)
+}
+
 #[async_trait]
 impl GraphStore for OxigraphStore {
     async fn update(&self, update: &str) -> Result<(), GraphError> {
@@ -153,11 +175,21 @@ impl GraphStore for OxigraphStore {
         .await
     }
 
-    /// One RocksDB transaction: the delete through the SPARQL engine, the quads through
-    /// Oxigraph's TriG parser, several times faster than parsing them as SPARQL INSERT DATA.
+    /// Atomic either way. A write with nothing to delete and at least [`BULK_MIN_BYTES`] of
+    /// quads (a group commit of new facts: a feed batch's members) goes through Oxigraph's
+    /// bulk loader: sorted RocksDB tables built apart and ingested in one atomic step at
+    /// commit, skipping the write-ahead log and the memtable that make a transaction cost
+    /// several times more per quad. Otherwise one RocksDB transaction: the delete through the
+    /// SPARQL engine, the quads through Oxigraph's TriG parser (several times faster than
+    /// parsing them as SPARQL INSERT DATA).
     async fn write(&self, delete: Option<&str>, quads: &str) -> Result<(), GraphError> {
         let delete = delete.map(str::to_owned);
         let quads = quads.to_owned();
+        if delete.is_none() && quads.len() >= BULK_MIN_BYTES {
+            return self
+                .blocking(move |store| bulk_load(&store, quads.as_bytes()))
+                .await;
+        }
         self.blocking(move |store| {
             let mut t = store.start_transaction().map_err(unavailable)?;
             if let Some(d) = delete {
@@ -207,6 +239,77 @@ mod tests {
     #[tokio::test]
     async fn conformance_in_memory() {
         crate::testsuite::run_all(&OxigraphStore::in_memory().unwrap(), "mem").await;
+    }
+
+    /// Quads of `n` facts in `graphs` patient graphs, large enough for the bulk path.
+    fn many_quads(n: usize, graphs: usize) -> String {
+        let mut out = String::new();
+        for g in 0..graphs {
+            out.push_str(&format!("GRAPH <urn:g{g}> {{\n"));
+            for i in (g..n).step_by(graphs) {
+                out.push_str(&format!(
+                    "<urn:f{i}> <urn:status> \"confirmed\" ; <urn:json> \"{{\\\"n\\\": {i}, \\\"pad\\\": \\\"{}\\\"}}\" .\n",
+                    "x".repeat(64)
+                ));
+            }
+            out.push_str("}\n");
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn large_writes_go_through_the_bulk_loader_and_stay_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph");
+        let count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?f <urn:status> ?s } }";
+        {
+            let s = OxigraphStore::open(&path).unwrap();
+            s.write(
+                None,
+                "GRAPH <urn:g0> { <urn:before> <urn:status> \"x\" . }\n",
+            )
+            .await
+            .unwrap();
+            let quads = many_quads(3000, 7);
+            assert!(
+                quads.len() >= BULK_MIN_BYTES,
+                "the test must take the bulk path"
+            );
+            // A syntax error at the very end: nothing of the write may be visible.
+            let broken = format!("{quads}GRAPH <urn:g0> {{ <urn:x> <urn:y> }}\n");
+            let err = s.write(None, &broken).await.unwrap_err();
+            assert!(matches!(err, GraphError::Invalid(_)), "{err}");
+            let n = s.select(count).await.unwrap();
+            assert_eq!(n[0]["n"].value(), "1");
+            s.write(None, &quads).await.unwrap();
+            // Set semantics as for a transaction: the same quads again change nothing.
+            s.write(None, &quads).await.unwrap();
+            let n = s.select(count).await.unwrap();
+            assert_eq!(n[0]["n"].value(), "3001");
+            // A transaction after a bulk load sees and replaces its triples.
+            s.write(
+                Some("DELETE WHERE { GRAPH <urn:g3> { <urn:f3> <urn:status> ?s } }"),
+                "GRAPH <urn:g3> { <urn:f3> <urn:status> \"retracted\" . }\n",
+            )
+            .await
+            .unwrap();
+        }
+        let s = OxigraphStore::open(&path).unwrap();
+        let n = s.select(count).await.unwrap();
+        assert_eq!(n[0]["n"].value(), "3001");
+        assert!(
+            s.ask("ASK { GRAPH <urn:g3> { <urn:f3> <urn:status> \"retracted\" } }")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.ask("ASK { GRAPH <urn:g3> { <urn:f3> <urn:status> \"confirmed\" } }")
+                .await
+                .unwrap()
+        );
+        let mem = OxigraphStore::in_memory().unwrap();
+        mem.write(None, &many_quads(3000, 7)).await.unwrap();
+        assert_eq!(mem.select(count).await.unwrap()[0]["n"].value(), "3000");
     }
 
     #[tokio::test]

@@ -130,6 +130,10 @@ pub fn upsert(fact: &Fact) -> String {
 pub struct FactWrite {
     /// `(<graph> <fact>)` pairs whose status and content are replaced.
     replaced: Vec<String>,
+    /// `(<graph> <source node>)` pairs removed with the link to them.
+    dropped_sources: Vec<String>,
+    /// `(<graph> <fact>)` pairs removed with all their sources.
+    dropped_facts: Vec<String>,
     /// Triples per graph IRI.
     insert: BTreeMap<String, String>,
 }
@@ -150,6 +154,24 @@ impl FactWrite {
         fact_triples(out, fact);
     }
 
+    /// Removes one source of a fact that stays (an undone link): its node and the link to it.
+    pub fn drop_source(&mut self, fact: &Fact, p: &Provenance) {
+        self.dropped_sources.push(format!(
+            "({} {})",
+            iri(&vocab::patient_graph(&fact.patient)),
+            iri(&vocab::source(&fact.patient, &fact.id, &p.source_key()))
+        ));
+    }
+
+    /// Removes a fact and every source of it.
+    pub fn drop_fact(&mut self, patient: &PatientId, id: &FactId) {
+        self.dropped_facts.push(format!(
+            "({} {})",
+            iri(&vocab::patient_graph(patient)),
+            iri(&vocab::fact(patient, id))
+        ));
+    }
+
     /// Adds triples (Turtle-like, each ending in ` .`) to a patient's graph.
     pub fn triples(&mut self, patient: &PatientId, triples: &str) {
         self.insert
@@ -159,20 +181,38 @@ impl FactWrite {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.insert.is_empty()
+        self.insert.is_empty() && self.dropped_sources.is_empty() && self.dropped_facts.is_empty()
     }
 
-    /// The DELETE of the replaced values of facts that existed, if any.
+    /// The DELETEs, if any: the replaced values of facts that existed, the dropped sources,
+    /// the dropped facts (their sources first, while the links to them still exist).
     pub fn delete(&self) -> Option<String> {
-        if self.replaced.is_empty() {
-            return None;
+        let source = iri(&vocab::p("source"));
+        let mut ops = Vec::new();
+        if !self.replaced.is_empty() {
+            ops.push(format!(
+                "DELETE {{ GRAPH ?g {{ ?f {status} ?s . ?f {json} ?j }} }} WHERE {{ VALUES (?g ?f) {{ {} }} GRAPH ?g {{ ?f {status} ?s ; {json} ?j }} }}",
+                self.replaced.join(" "),
+                status = iri(&vocab::p("status")),
+                json = iri(&vocab::p("json")),
+            ));
         }
-        Some(format!(
-            "DELETE {{ GRAPH ?g {{ ?f {status} ?s . ?f {json} ?j }} }} WHERE {{ VALUES (?g ?f) {{ {} }} GRAPH ?g {{ ?f {status} ?s ; {json} ?j }} }}",
-            self.replaced.join(" "),
-            status = iri(&vocab::p("status")),
-            json = iri(&vocab::p("json")),
-        ))
+        if !self.dropped_sources.is_empty() {
+            ops.push(format!(
+                "DELETE {{ GRAPH ?g {{ ?f {source} ?n . ?n ?p ?o }} }} WHERE {{ VALUES (?g ?n) {{ {} }} GRAPH ?g {{ ?f {source} ?n . ?n ?p ?o }} }}",
+                self.dropped_sources.join(" "),
+            ));
+        }
+        if !self.dropped_facts.is_empty() {
+            let pairs = self.dropped_facts.join(" ");
+            ops.push(format!(
+                "DELETE {{ GRAPH ?g {{ ?n ?p ?o }} }} WHERE {{ VALUES (?g ?f) {{ {pairs} }} GRAPH ?g {{ ?f {source} ?n . ?n ?p ?o }} }}"
+            ));
+            ops.push(format!(
+                "DELETE {{ GRAPH ?g {{ ?f ?p ?o }} }} WHERE {{ VALUES (?g ?f) {{ {pairs} }} GRAPH ?g {{ ?f ?p ?o }} }}"
+            ));
+        }
+        (!ops.is_empty()).then(|| ops.join(" ;\n"))
     }
 
     /// The quads to insert as `GRAPH <g> { … }` blocks (SPARQL quad data and TriG alike).
@@ -288,6 +328,35 @@ fn fact_triples(triples: &mut String, fact: &Fact) {
     for p in &fact.provenance {
         source_triples(triples, fact, p);
     }
+}
+
+/// The ids of `patient`'s facts supported by any of the named sources (provenance source ids).
+pub async fn with_sources(
+    store: &dyn GraphStore,
+    patient: &PatientId,
+    source_ids: &[String],
+) -> Result<Vec<FactId>, GraphError> {
+    let mut out = std::collections::BTreeSet::new();
+    for chunk in source_ids.chunks(200) {
+        let values: Vec<String> = chunk.iter().map(|s| string(s)).collect();
+        let rows = store
+            .select(&format!(
+                "SELECT DISTINCT ?f WHERE {{ VALUES ?id {{ {} }} GRAPH {} {{ ?f {} ?n . ?n {} ?id }} }}",
+                values.join(" "),
+                iri(&vocab::patient_graph(patient)),
+                iri(&vocab::p("source")),
+                iri(&vocab::p("sourceId")),
+            ))
+            .await?;
+        for row in rows {
+            if let Some(Term::Iri(f)) = row.get("f")
+                && let Some((_, id)) = vocab::parse_fact(f)
+            {
+                out.insert(id);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// Every fact of `patient`, with all its sources, ordered by id.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod enrich_cmd;
 pub mod extract_cmd;
+pub mod feeds_cmd;
 pub mod system;
 
 pub use config::Config;

@@ -84,7 +84,12 @@ enum Command {
     /// Payor feed batches in the configured object store (read by `p360 serve`'s enrich stage).
     Feeds {
         #[command(subcommand)]
-        command: FeedsCommand,
+        command: p360::feeds_cmd::FeedsCommand,
+    },
+    /// Wearables and home devices.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
     },
     /// The access ledger: `p360 ledger verify` checks its hash chain.
     Ledger {
@@ -109,19 +114,15 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum FeedsCommand {
-    /// Publish a folder of feed files as batch `--batch-id` under `feeds/<batch-id>/`, the
-    /// manifest (each file's SHA-256) last; the server announces and enriches it. The same
-    /// folder again changes nothing; the same id with other content is refused.
-    Submit {
-        dir: PathBuf,
+enum DevicesCommand {
+    /// Import an Apple Health `export.xml` into a patient's record, as the API's
+    /// `POST /v1/patients/{id}/device-readings/apple-health` does (beside a running server:
+    /// its devices stage takes the batches in). Prints the counts as JSON.
+    ImportAppleHealth {
+        export: PathBuf,
         #[arg(long)]
-        batch_id: String,
-        #[arg(long, default_value = "payor")]
-        source_system: String,
+        patient: String,
     },
-    /// Print a batch's report (counts, bad records by file and line) once it is resolved.
-    Report { batch_id: String },
 }
 
 #[derive(Subcommand)]
@@ -218,7 +219,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         batch: usize,
     },
-    /// A payor batch parsed, matched and resolved, beside parsing the same files alone.
+    /// A payor batch end to end through the enrich stage, the graph writer (Oxigraph on disk)
+    /// and the lake sink (Parquet), beside parsing the same files alone and Oxigraph's bulk
+    /// loader on the same quads; peak memory per phase.
     Enrich {
         /// A feed set (`batch/` + `truth/`).
         #[arg(long)]
@@ -405,42 +408,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Feeds { command } => {
             let (objects, _) = p360::system::build_stores(&config)?;
-            match command {
-                FeedsCommand::Submit {
-                    dir,
-                    batch_id,
-                    source_system,
-                } => {
-                    let (manifest, new) =
-                        p360_enrich::intake::submit(&*objects, &dir, &batch_id, &source_system)
-                            .await?;
-                    if new {
-                        println!(
-                            "batch {batch_id}: {} files submitted; the server announces it within seconds",
-                            manifest.files.len()
-                        );
-                    } else {
-                        println!(
-                            "batch {batch_id} was already submitted with this content: nothing changed"
-                        );
-                    }
-                }
-                FeedsCommand::Report { batch_id } => {
-                    let key = object_store::path::Path::from(format!(
-                        "{}/{batch_id}/{}",
-                        p360_enrich::intake::PREFIX,
-                        p360_enrich::intake::REPORT
-                    ));
-                    match object_store::ObjectStoreExt::get(&*objects, &key).await {
-                        Ok(r) => println!("{}", String::from_utf8_lossy(&r.bytes().await?)),
-                        Err(object_store::Error::NotFound { .. }) => {
-                            bail!(
-                                "batch {batch_id} has no report yet (not submitted, or still running)"
-                            )
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+            p360::feeds_cmd::run(command, &*objects).await
+        }
+        Command::Devices {
+            command: DevicesCommand::ImportAppleHealth { export, patient },
+        } => {
+            let patient = p360_events::PatientId::parse(&patient)
+                .map_err(|_| anyhow::anyhow!("--patient: not a valid patient id"))?;
+            let file = std::fs::File::open(&export)
+                .with_context(|| format!("opening {}", export.display()))?;
+            let system = System::build_with(config, Mode::Admin).await?;
+            let report = p360_devices::import::import(
+                std::io::BufReader::with_capacity(256 * 1024, file),
+                &*system.objects,
+                &*system.publisher,
+                &patient,
+                &p360_events::UserId::parse("p360-cli")?,
+                "/p360/cli/devices",
+                chrono::Utc::now(),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if let Some(f) = report.failure {
+                bail!("the export stops being readable at {f}; what was read before was kept");
             }
             Ok(())
         }
@@ -745,12 +735,12 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             let tmp = tempfile::tempdir()?;
             let set = match set {
                 Some(s) => s,
-                // ~13 lines per member with the generator's defaults.
+                // ~10.6 feed lines per member with the bench profile (roster not counted).
                 None => {
-                    p360::bench::matching::generate(tmp.path(), lines.div_ceil(13).max(10), 12)?
+                    p360::bench::matching::generate(tmp.path(), lines.div_ceil(10).max(10), 12)?
                 }
             };
-            p360::bench::enrich::run(&set, jobs)
+            p360::bench::enrich::run(&set, jobs).await
         }
         BenchCommand::Match {
             set,

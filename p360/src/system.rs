@@ -98,13 +98,18 @@ impl System {
         let (consent, ledger) = build_consent(&config).await?;
         let consent = consent.with_clock(clock.clone());
         let checkpoints = build_checkpoint_store(&config, &store)?;
+        let enrich_metrics = p360_enrich::stage::EnrichMetrics::default();
         let stages: Vec<Arc<dyn Stage>> = vec![
             Arc::new(RegisterStage::new(register.clone(), store.clone())),
             Arc::new(build_extract(&config, store.clone(), register.clone()).await?),
-            Arc::new(p360_enrich::stage::EnrichStage::new(
-                store.clone(),
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )),
+            Arc::new(
+                p360_enrich::stage::EnrichStage::new(
+                    store.clone(),
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                )
+                .with_metrics(enrich_metrics.clone()),
+            ),
+            Arc::new(p360_devices::DevicesStage::new(store.clone())),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
             Arc::new(
                 p360_sink::LakeSink::new(graph.clone(), store.clone(), pseudonyms, lake)
@@ -140,6 +145,7 @@ impl System {
 
         let mut registry = Registry::with_prefix("p360");
         let metrics = RunnerMetrics::register(&mut registry);
+        enrich_metrics.register(&mut registry);
         let queue_depth = p360_api::ops::QueueDepth::default();
         registry.register(
             "queue_messages",
@@ -352,6 +358,34 @@ async fn watch_feeds(
                 Err(e) => {
                     tracing::warn!(batch_id = %batch.batch_id, error = %e, "announcing a feed batch failed")
                 }
+            }
+        }
+        publish_decisions(&*objects, &*publisher).await;
+    }
+}
+
+/// Publishes the events of review decisions and unlinks that were recorded but not (yet)
+/// published: made by `p360 feeds` beside the server, or cut by a crash or a failed publish.
+/// Their event ids derive from the decision, so a second publication applies once.
+async fn publish_decisions(objects: &dyn object_store::ObjectStore, publisher: &dyn Publisher) {
+    let pending = match p360_enrich::decisions::pending(objects, chrono::Utc::now()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the feed decision outbox failed");
+            return;
+        }
+    };
+    for (decision, envelope) in pending {
+        match publisher.publish(&[envelope]).await {
+            Ok(()) => {
+                if let Err(e) = p360_enrich::decisions::sent(objects, &decision).await {
+                    tracing::warn!(batch_id = %decision.batch_id, identity = decision.identity, error = %e, "marking a feed decision sent failed");
+                } else {
+                    tracing::info!(batch_id = %decision.batch_id, identity = decision.identity, "feed decision published");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(batch_id = %decision.batch_id, identity = decision.identity, error = %e, "publishing a feed decision failed")
             }
         }
     }

@@ -11,6 +11,10 @@
 //! returns the recorded changes, so its GraphChanged is identical to the first one even if the
 //! first was never published (a crash between commit and publish).
 //!
+//! Undoing a link (SourcesDetached): the named source records are removed from the patient's
+//! facts; a fact left with no source is removed, the others keep their other sources. The
+//! same commit path, so it is exactly-once and ordered with the writes like any other event.
+//!
 //! Batching: events handled concurrently are committed together (see [`committer`]); the
 //! stage runs with a concurrency of a hundred or so, so that batches form under load.
 
@@ -74,9 +78,12 @@ impl GraphWriter {
         &self,
         patient: &PatientId,
         event: &Envelope,
-        object: &ObjectRef,
+        work: Work<'_>,
     ) -> Result<(Applied, bool), StageError> {
-        let incoming = load(&*self.objects, object, patient).await?;
+        let (incoming, detach) = match work {
+            Work::Facts(object) => (load(&*self.objects, object, patient).await?, Vec::new()),
+            Work::Detach(sources) => (Vec::new(), sources.to_vec()),
+        };
         let tx = self.committer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(1024);
             let c = Committer {
@@ -90,12 +97,21 @@ impl GraphWriter {
             patient: patient.clone(),
             marker: event_marker(patient, event),
             incoming,
+            detach,
             reply,
         };
         let stopped = || StageError::Transient("the graph committer has stopped".into());
         tx.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+/// What an event asks of the graph.
+enum Work<'a> {
+    /// Write the facts of this object.
+    Facts(&'a ObjectRef),
+    /// Remove these sources (provenance source ids) from the patient's facts.
+    Detach(&'a [String]),
 }
 
 /// Most events in one graph transaction.
@@ -107,6 +123,8 @@ struct Job {
     patient: PatientId,
     marker: String,
     incoming: Vec<Fact>,
+    /// Source ids to remove from the patient's facts (an undone link).
+    detach: Vec<String>,
     reply: oneshot::Sender<Result<(Applied, bool), StageError>>,
 }
 
@@ -200,6 +218,14 @@ impl Committer {
                 wanted.extend(facts.iter().map(|f| (job.patient.clone(), f.id.clone())));
             }
         }
+        for (job, facts) in jobs.iter().zip(&loaded) {
+            if facts.is_some() && !job.detach.is_empty() {
+                let ids = facts::with_sources(&*self.graph, &job.patient, &job.detach)
+                    .await
+                    .map_err(transient)?;
+                wanted.extend(ids.into_iter().map(|id| (job.patient.clone(), id)));
+            }
+        }
         let wanted: Vec<_> = wanted.into_iter().collect();
         let mut state: HashMap<(PatientId, FactId), Fact> = HashMap::new();
         for chunk in wanted.chunks(500) {
@@ -241,9 +267,9 @@ impl Committer {
 
         let committed_at = Utc::now();
         let mut dirty: BTreeSet<(PatientId, FactId)> = BTreeSet::new();
+        let mut write = FactWrite::default();
         let mut results: Vec<JobResult> = Vec::with_capacity(jobs.len());
         let mut by_marker: HashMap<&str, usize> = HashMap::new();
-        let mut write = FactWrite::default();
         for (job, facts) in jobs.iter().zip(loaded.iter_mut()) {
             let Some(facts) = facts.take() else {
                 let applied = recorded.get(&job.marker).cloned().ok_or_else(|| {
@@ -262,6 +288,9 @@ impl Committer {
                 continue;
             }
             let mut changes: Vec<FactChange> = Vec::new();
+            if !job.detach.is_empty() {
+                detach(job, &mut state, &mut dirty, &mut write, &mut changes);
+            }
             for fact in facts {
                 let mut key = (job.patient.clone(), fact.id.clone());
                 let mk = match_key(fact);
@@ -386,6 +415,56 @@ fn match_key(f: &Fact) -> Option<MatchKey> {
     }
 }
 
+/// Removes the job's sources from the patient's facts in `state`: a fact left with none is
+/// dropped from the graph (and from `state`, so a later event of the batch sees it gone).
+fn detach(
+    job: &Job,
+    state: &mut HashMap<(PatientId, FactId), Fact>,
+    dirty: &mut BTreeSet<(PatientId, FactId)>,
+    write: &mut FactWrite,
+    changes: &mut Vec<FactChange>,
+) {
+    let gone: HashSet<&str> = job.detach.iter().map(String::as_str).collect();
+    let mut keys: Vec<(PatientId, FactId)> = state
+        .iter()
+        .filter(|((p, _), f)| {
+            p == &job.patient
+                && f.provenance
+                    .iter()
+                    .any(|s| gone.contains(s.source_id.as_str()))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort();
+    for key in keys {
+        let Some(fact) = state.get_mut(&key) else {
+            continue;
+        };
+        let (dropped, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut fact.provenance)
+            .into_iter()
+            .partition(|s| gone.contains(s.source_id.as_str()));
+        fact.provenance = kept;
+        let category = fact.body.category().as_str().to_owned();
+        let kind = if fact.provenance.is_empty() {
+            write.drop_fact(&key.0, &key.1);
+            state.remove(&key);
+            dirty.remove(&key);
+            ChangeKind::Removed
+        } else {
+            for p in &dropped {
+                write.drop_source(fact, p);
+            }
+            dirty.insert(key.clone());
+            ChangeKind::SourceDetached
+        };
+        changes.push(FactChange {
+            fact_id: key.1.to_string(),
+            category,
+            kind,
+        });
+    }
+}
+
 /// Merges another statement of a fact into it; returns the change, if any.
 fn merge(old: &mut Fact, new: &Fact) -> Option<ChangeKind> {
     let mut kind = None;
@@ -412,15 +491,17 @@ impl Stage for GraphWriter {
         &[
             EventType::FactsExtracted,
             EventType::FactsResolved,
+            EventType::SourcesDetached,
             EventType::ManualEntrySubmitted,
         ]
     }
 
     async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
-        let (patient, object) = match &event.event {
-            Event::FactsExtracted(e) => (&e.patient_id, &e.facts),
-            Event::FactsResolved(e) => (&e.patient_id, &e.facts),
-            Event::ManualEntrySubmitted(e) => (&e.patient_id, &e.entry),
+        let (patient, work) = match &event.event {
+            Event::FactsExtracted(e) => (&e.patient_id, Work::Facts(&e.facts)),
+            Event::FactsResolved(e) => (&e.patient_id, Work::Facts(&e.facts)),
+            Event::ManualEntrySubmitted(e) => (&e.patient_id, Work::Facts(&e.entry)),
+            Event::SourcesDetached(e) => (&e.patient_id, Work::Detach(&e.sources)),
             other => {
                 return Err(StageError::Permanent(format!(
                     "graph-writer does not handle {}",
@@ -428,7 +509,7 @@ impl Stage for GraphWriter {
                 )));
             }
         };
-        let (applied, replayed) = self.apply(patient, event, object).await?;
+        let (applied, replayed) = self.apply(patient, event, work).await?;
         if replayed {
             tracing::info!(event_id = %event.id, "already applied; replaying its changes");
         }

@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use p360_events::*;
+use p360_graph::GraphStore;
 use p360_graph::embedded::OxigraphStore;
 use p360_graph::facts::read_patient;
 use p360_model::*;
@@ -311,4 +312,127 @@ async fn concurrent_events_share_commits_and_each_reports_its_own_changes() {
     let again = writer.handle(&events[0]).await.unwrap();
     assert_eq!(changes(&again).len(), 1);
     assert_eq!(read_patient(&*graph, &patient()).await.unwrap().len(), 20);
+}
+
+fn feed(source: &str) -> Provenance {
+    Provenance::new(SourceKind::PayorFeed, source, Utc::now())
+}
+
+fn condition(code: &str, sources: &[&str]) -> Fact {
+    let mut f = Fact::new(
+        patient(),
+        FactBody::Condition(Condition {
+            code: vec![Coding::new(CodeSystem::Icd10Cm, code, None)],
+            clinical_status: ClinicalStatus::Active,
+            onset: NaiveDate::from_ymd_opt(2025, 1, 2),
+            recorded: None,
+        }),
+        Status::Confirmed,
+        feed(sources[0]),
+    );
+    for s in &sources[1..] {
+        f.attach(feed(s));
+    }
+    f
+}
+
+fn resolved(facts: p360_events::ObjectRef) -> Envelope {
+    Envelope::new(
+        EventId::random(),
+        "/p360/test",
+        Event::FactsResolved(FactsResolved {
+            batch_id: BatchId::parse("B1").unwrap(),
+            patient_id: patient(),
+            facts,
+            fact_count: 1,
+            matched_by: "test".into(),
+            resolver: p360_events::Producer {
+                name: "test".into(),
+                version: "0".into(),
+            },
+        }),
+    )
+}
+
+fn detached(sources: &[&str]) -> Envelope {
+    Envelope::new(
+        EventId::random(),
+        "/p360/test",
+        Event::SourcesDetached(SourcesDetached {
+            batch_id: BatchId::parse("B1").unwrap(),
+            patient_id: patient(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            decision: "feeds/B1/_decisions/0/000000.json".into(),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn detaching_sources_removes_facts_left_without_one_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let graph = Arc::new(OxigraphStore::in_memory().unwrap());
+    let writer = GraphWriter::new(graph.clone(), objects.clone());
+    // E11.9 confirmed by two claims of the unlinked person and one HIE record; I10 by one
+    // claim of the unlinked person only; J45 by another person's claim, untouched.
+    let diabetes = condition(
+        "E11.9",
+        &[
+            "B1/claims.csv#C1",
+            "B1/claims.csv#C2",
+            "B1/hie/Condition.ndjson#h1",
+        ],
+    );
+    let htn = condition("I10", &["B1/claims.csv#C1"]);
+    let asthma = condition("J45.909", &["B1/claims.csv#C9"]);
+    let facts = [diabetes.clone(), htn.clone(), asthma.clone()];
+    writer
+        .handle(&resolved(
+            put(&*objects, "facts/pat-1/b1.json", &facts).await,
+        ))
+        .await
+        .unwrap();
+
+    let undo = detached(&["B1/claims.csv#C1", "B1/claims.csv#C2"]);
+    let out = writer.handle(&undo).await.unwrap();
+    let mut got = changes(&out);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want = vec![
+        (diabetes.id.to_string(), ChangeKind::SourceDetached),
+        (htn.id.to_string(), ChangeKind::Removed),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want);
+    // Redelivery: the same changes, nothing applied twice.
+    assert_eq!(writer.handle(&undo).await.unwrap(), out);
+
+    let left = read_patient(&*graph, &patient()).await.unwrap();
+    let ids: Vec<&str> = left.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(left.len(), 2, "{ids:?}");
+    let d = left.iter().find(|f| f.id == diabetes.id).unwrap();
+    let sources: Vec<&str> = d.provenance.iter().map(|p| p.source_id.as_str()).collect();
+    assert_eq!(sources, vec!["B1/hie/Condition.ndjson#h1"]);
+    let a = left.iter().find(|f| f.id == asthma.id).unwrap();
+    assert_eq!(a.provenance.len(), 1);
+    // Nothing of the removed fact is left in the graph (no orphan source nodes).
+    let n = graph
+        .select(&format!(
+            "SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o FILTER(CONTAINS(STR(?s), \"{}\")) }} }}",
+            htn.id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n[0]["n"].value(), "0");
+
+    // The same fact stated again (a new batch) comes back as a new fact.
+    let back = writer
+        .handle(&resolved(
+            put(&*objects, "facts/pat-1/b2.json", std::slice::from_ref(&htn)).await,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes(&back),
+        vec![(htn.id.to_string(), ChangeKind::Added)]
+    );
 }

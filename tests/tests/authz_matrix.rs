@@ -111,8 +111,11 @@ fn kind(method: &str, path: &str) -> Option<Kind> {
         ("get" | "put", "/v1/patients/{patient}/break-glass-opt-out") => OwnerOnly,
         ("get", "/v1/admin/break-glass") => AdminOnly,
         ("get", "/v1/feeds/{batch}" | "/v1/feeds/{batch}/review") => AdminOnly,
+        ("post", "/v1/feeds/{batch}/review/{identity}" | "/v1/feeds/{batch}/unlink") => AdminOnly,
         ("get", "/v1/patients/{patient}/notifications") => OwnerOnly,
         ("post", "/v1/patients/{patient}/episodes") => WriteEpisodes,
+        ("post", "/v1/patients/{patient}/device-readings") => OwnerOnly,
+        ("post", "/v1/patients/{patient}/device-readings/apple-health") => OwnerOnly,
         _ => return None,
     })
 }
@@ -384,7 +387,8 @@ fn fill(path: &str, ids: &Ids, page: &str) -> String {
         .replace("{fact}", &ids.fact)
         .replace("{grant}", &ids.grant)
         .replace("{page}", page)
-        .replace("{batch}", MATRIX_BATCH);
+        .replace("{batch}", MATRIX_BATCH)
+        .replace("{identity}", "0");
     if p == "/fhir/Observation" {
         format!("{p}?patient={}", ids.patient)
     } else {
@@ -406,6 +410,8 @@ fn body_for(method: &str, path: &str, world: &World) -> Option<Value> {
             json!({"version": 1, "end": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()})
         }
         ("post", p) if p.ends_with("/revoke") => json!({"version": 1}),
+        ("post", "/v1/feeds/{batch}/review/{identity}") => json!({"decision": "accept"}),
+        ("post", "/v1/feeds/{batch}/unlink") => json!({"identity": 1}),
         ("put", p) if p.ends_with("/analytics-consent") => {
             json!({"population_analytics": false, "personalized_tips": false})
         }
@@ -416,6 +422,10 @@ fn body_for(method: &str, path: &str, world: &World) -> Option<Value> {
         ("post", p) if p.ends_with("/episodes") => {
             json!({"start": "2026-03-01", "diagnoses": [{"code": "E11.9"}]})
         }
+        ("post", p) if p.ends_with("/device-readings") => json!({
+            "device": {"id": "matrix-watch"},
+            "samples": [{"metric": "heart_rate", "start": "2026-03-01T08:00:00Z", "value": 70, "unit": "/min"}],
+        }),
         _ => return None,
     })
 }
@@ -437,6 +447,10 @@ async fn send(
     if method == "post" && path == "/v1/patients/{patient}/documents" {
         let seed = rand_seed();
         req = req.multipart(file(png(64, 64, seed), "page.png", "image/png"));
+    } else if path.ends_with("/device-readings/apple-health") {
+        req = req.header("content-type", "application/xml").body(
+            r#"<HealthData><Record type="HKQuantityTypeIdentifierHeartRate" sourceName="matrix" unit="count/min" startDate="2026-03-01 08:00:00 +0000" endDate="2026-03-01 08:00:00 +0000" value="70"/></HealthData>"#,
+        );
     } else if let Some(body) = body_for(method, path, world) {
         req = req.json(&body);
     }
@@ -841,6 +855,12 @@ async fn world() -> World {
     for (name, body) in [
         ("_report.json", "{\"batch_id\":\"B-matrix\"}"),
         ("_review.ndjson", "{\"identity\":0}\n"),
+        // A held identity and a linked one, neither with facts: deciding on them causes no
+        // event, so the matrix's admin calls leave the graph as it is.
+        (
+            "_identities.ndjson",
+            "{\"identity\":0,\"decision\":\"review\",\"member_id\":\"M1\",\"sources\":[],\"held_facts\":0}\n{\"identity\":1,\"decision\":\"linked\",\"member_id\":\"M1\",\"sources\":[],\"held_facts\":0}\n",
+        ),
     ] {
         let key = object_store::path::Path::from(format!("feeds/{MATRIX_BATCH}/{name}"));
         object_store::ObjectStoreExt::put(&*objects, &key, body.as_bytes().to_vec().into())

@@ -7,7 +7,8 @@
 //! - [`read`]: `Patient/$everything` over HTTP vs a raw SPARQL CONSTRUCT of the same graph;
 //! - [`extract`]: our OCR (warm engines) vs the `tesseract` CLI on the same pages;
 //! - [`matching`]: the member matcher vs Splink on the same person-records;
-//! - [`enrich`]: a feed batch parsed, matched and resolved vs parsing alone.
+//! - [`enrich`]: a feed batch through the enrich stage, graph writer and lake sink vs parsing
+//!   alone and Oxigraph's bulk loader on the same quads.
 
 pub mod enrich;
 pub mod extract;

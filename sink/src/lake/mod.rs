@@ -10,7 +10,8 @@
 //! below it: a batch that cannot grow is written at once.
 //!
 //! Exactly once: see [`ledger`]. Values come from the graph when the batch is flushed (events
-//! carry ids only), pseudonymized patient keys from [`pseudonym`].
+//! carry ids only), pseudonymized patient keys from [`pseudonym`]. Raw device samples
+//! (DeviceReadingsStored) come from the object the event names, read when it arrives.
 
 pub mod ledger;
 pub mod pseudonym;
@@ -23,7 +24,9 @@ use ledger::{Entry, Ledger, LedgerError, State};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use p360_consent::ConsentStore;
-use p360_events::{AccessRecorded, Envelope, Event, EventType, GraphChanged, PatientId};
+use p360_events::{
+    AccessRecorded, DeviceReadingsStored, Envelope, Event, EventType, GraphChanged, PatientId,
+};
 use p360_graph::{GraphStore, facts};
 use p360_model::{Fact, FactId};
 use p360_runtime::{Stage, StageError};
@@ -34,7 +37,7 @@ use pseudonym::Pseudonymizer;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tables::{ChangeRow, Partitions};
+use tables::{ChangeRow, Partitions, ReadingRow};
 use tokio::sync::{mpsc, oneshot};
 
 /// Tuning of the lake sink.
@@ -72,6 +75,11 @@ enum Copied {
         fact_ids: Vec<FactId>,
     },
     Access(AccessRecorded),
+    /// A device batch's new samples (`analytics_consent` is stamped at flush).
+    Readings {
+        patient: PatientId,
+        rows: Vec<ReadingRow>,
+    },
 }
 
 impl Waiter {
@@ -79,8 +87,27 @@ impl Waiter {
         match &self.what {
             Copied::Change { change, .. } => change.changes.len(),
             Copied::Access(_) => 1,
+            Copied::Readings { rows, .. } => rows.len(),
         }
     }
+}
+
+/// The stored-samples object of a DeviceReadingsStored (`p360_devices::store::StoredRecord`).
+#[derive(serde::Deserialize)]
+struct StoredReadings {
+    patient: PatientId,
+    samples: Vec<StoredReading>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredReading {
+    device: String,
+    metric: String,
+    start: chrono::DateTime<chrono::FixedOffset>,
+    #[serde(default)]
+    end: Option<chrono::DateTime<chrono::FixedOffset>>,
+    value: f64,
+    unit: String,
 }
 
 /// The `lake-sink` stage. The ledger is recovered and the flusher started on the first event,
@@ -128,6 +155,68 @@ impl LakeSink {
     pub fn with_consent(mut self, store: Arc<dyn ConsentStore>) -> Self {
         self.consent = Some(store);
         self
+    }
+
+    /// The rows of a DeviceReadingsStored, read from the object it names. Device ids are keyed
+    /// like patient ids (with the patient, so one id of two patients' devices is two keys):
+    /// a serial number is as identifying as a member id.
+    async fn readings(
+        &self,
+        stored: &DeviceReadingsStored,
+        patient_key: &str,
+    ) -> Result<Vec<ReadingRow>, StageError> {
+        let key = &stored.samples.key;
+        let bytes = match self.objects.get(&Path::from(key.as_str())).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| StageError::Transient(e.to_string()))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StageError::Permanent(format!(
+                    "device readings object {key} is missing"
+                )));
+            }
+            Err(e) => return Err(StageError::Transient(e.to_string())),
+        };
+        let record: StoredReadings = serde_json::from_slice(&bytes).map_err(|e| {
+            StageError::Permanent(format!(
+                "device readings object {key} is unreadable (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if record.patient != stored.patient_id {
+            return Err(StageError::Permanent(format!(
+                "device readings object {key} is another patient's"
+            )));
+        }
+        let mut device_keys: HashMap<String, String> = HashMap::new();
+        Ok(record
+            .samples
+            .into_iter()
+            .map(|s| {
+                let device_key = device_keys
+                    .entry(s.device.clone())
+                    .or_insert_with(|| {
+                        self.pseudonyms.patient_key(&format!(
+                            "{}\u{1f}device\u{1f}{}",
+                            stored.patient_id, s.device
+                        ))
+                    })
+                    .clone();
+                ReadingRow {
+                    patient_key: patient_key.to_owned(),
+                    device_key,
+                    metric: s.metric,
+                    start: s.start,
+                    end: s.end,
+                    value: s.value,
+                    unit: s.unit,
+                    received_id: stored.received_id.to_string(),
+                    stored_at: stored.stored_at,
+                }
+            })
+            .collect())
     }
 
     /// A sink opened at once: recovery errors surface here.
@@ -179,7 +268,11 @@ impl Stage for LakeSink {
     }
 
     fn subscribes(&self) -> &'static [EventType] {
-        &[EventType::GraphChanged, EventType::AccessRecorded]
+        &[
+            EventType::GraphChanged,
+            EventType::AccessRecorded,
+            EventType::DeviceReadingsStored,
+        ]
     }
 
     async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
@@ -210,6 +303,21 @@ impl Stage for LakeSink {
                 Copied::Access(a.clone()),
                 format!("access-{}", a.ledger_seq),
             ),
+            Event::DeviceReadingsStored(r) => {
+                let key = self.pseudonyms.patient_key(r.patient_id.as_str());
+                let rows = self.readings(r, &key).await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                (
+                    r.patient_id.clone(),
+                    Copied::Readings {
+                        patient: r.patient_id.clone(),
+                        rows,
+                    },
+                    format!("readings-{}", r.received_id),
+                )
+            }
             other => {
                 return Err(StageError::Permanent(format!(
                     "lake-sink does not handle {}",
@@ -330,6 +438,12 @@ impl Flusher {
                     }
                 }
                 Copied::Access(a) => tables::add_access(&mut parts, &w.patient_key, a),
+                Copied::Readings { patient, rows } => {
+                    let consent = opted_in.contains(patient);
+                    for r in rows {
+                        tables::add_reading(&mut parts, r, consent);
+                    }
+                }
             }
         }
         let batch_id = format!(
@@ -400,6 +514,7 @@ impl Flusher {
             .iter()
             .filter_map(|w| match &w.what {
                 Copied::Change { change, .. } => Some(&change.patient_id),
+                Copied::Readings { patient, .. } => Some(patient),
                 Copied::Access(_) => None,
             })
             .collect();
@@ -428,7 +543,7 @@ impl Flusher {
                     .iter()
                     .map(|id| (change.patient_id.clone(), id.clone()))
                     .collect::<Vec<_>>(),
-                Copied::Access(_) => Vec::new(),
+                Copied::Access(_) | Copied::Readings { .. } => Vec::new(),
             })
             .collect();
         let wanted: Vec<_> = wanted.into_iter().collect();
@@ -455,6 +570,7 @@ fn change_kind(k: p360_events::ChangeKind) -> &'static str {
         StatusChanged => "status_changed",
         Corrected => "corrected",
         Removed => "removed",
+        SourceDetached => "source_detached",
     }
 }
 

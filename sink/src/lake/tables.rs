@@ -3,14 +3,16 @@
 //! Every table is an append-only change log: one row per change of a fact, carrying the
 //! fact's state as the graph held it when the change was copied. The latest row per `fact_id`
 //! (by `committed_at`) is the fact's current state; `status = 'entered-in-error'` rows retract.
+//! `device_readings` is the exception: raw samples, each once (the devices stage keeps only
+//! samples new per device, metric and start), partitioned by the day they were stored.
 
 use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, StringBuilder,
+    ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use p360_events::{AccessOutcome, AccessRecorded};
 use p360_graph::facts::status_str;
 use p360_model::{Fact, FactBody, Value};
@@ -25,15 +27,18 @@ pub enum Table {
     Medications,
     /// The access ledger's entries (who read or wrote which record, under which grant).
     AccessLog,
+    /// Raw wearable and home-device samples (the graph holds their daily summaries).
+    DeviceReadings,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::GraphChanges,
         Table::Observations,
         Table::Conditions,
         Table::Medications,
         Table::AccessLog,
+        Table::DeviceReadings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +48,7 @@ impl Table {
             Table::Conditions => "conditions",
             Table::Medications => "medications",
             Table::AccessLog => "access_log",
+            Table::DeviceReadings => "device_readings",
         }
     }
 
@@ -145,6 +151,22 @@ impl Table {
                 ("outcome", Str),
                 ("break_glass", Bool),
             ],
+            Table::DeviceReadings => &[
+                ("patient_key", Str),
+                ("device_key", Str),
+                ("metric", Str),
+                ("start", Ts),
+                ("end", OptTs),
+                // The start's day where it was measured: the day its summary counts it in.
+                ("local_date", Date),
+                ("utc_offset_minutes", I32),
+                ("value", OptF64),
+                ("unit", Str),
+                // The DeviceReadingsReceived that brought it: with the patient, its batch.
+                ("received_id", Str),
+                ("stored_at", Ts),
+                ("analytics_consent", Bool),
+            ],
         }
     }
 
@@ -169,6 +191,8 @@ enum Kind {
     Date,
     OptDate,
     Ts,
+    OptTs,
+    I32,
 }
 
 impl Kind {
@@ -180,12 +204,18 @@ impl Kind {
             Kind::U64 => DataType::UInt64,
             Kind::Bool => DataType::Boolean,
             Kind::Date | Kind::OptDate => DataType::Date32,
-            Kind::Ts => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::Ts | Kind::OptTs => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
+            Kind::I32 => DataType::Int32,
         }
     }
 
     fn nullable(self) -> bool {
-        matches!(self, Kind::OptStr | Kind::OptF64 | Kind::OptDate)
+        matches!(
+            self,
+            Kind::OptStr | Kind::OptF64 | Kind::OptDate | Kind::OptTs
+        )
     }
 }
 
@@ -199,6 +229,8 @@ enum Cell {
     Bool(bool),
     Date(Option<NaiveDate>),
     Ts(DateTime<Utc>),
+    OptTs(Option<DateTime<Utc>>),
+    I32(i32),
 }
 
 /// A graph change as the lake sees it: ids already pseudonymized.
@@ -297,6 +329,21 @@ impl TableRows {
                         true
                     },
                 )?,
+                Kind::OptTs => self.column(
+                    name,
+                    &cells,
+                    TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+                    |b, c| {
+                        let Cell::OptTs(v) = c else { return false };
+                        b.append_option(v.map(|t| t.timestamp_micros()));
+                        true
+                    },
+                )?,
+                Kind::I32 => self.column(name, &cells, Int32Builder::new(), |b, c| {
+                    let Cell::I32(v) = c else { return false };
+                    b.append_value(*v);
+                    true
+                })?,
             };
             arrays.push(array);
         }
@@ -403,6 +450,46 @@ pub fn add_access(tables: &mut Partitions, patient_key: &str, a: &AccessRecorded
         .push(row);
 }
 
+/// One raw device sample, ids already pseudonymized.
+#[derive(Debug, Clone)]
+pub struct ReadingRow {
+    pub patient_key: String,
+    /// Keyed hash of (patient, device id).
+    pub device_key: String,
+    pub metric: String,
+    pub start: DateTime<FixedOffset>,
+    pub end: Option<DateTime<FixedOffset>>,
+    pub value: f64,
+    pub unit: String,
+    pub received_id: String,
+    pub stored_at: DateTime<Utc>,
+}
+
+/// Adds one raw device sample, partitioned by the day it was stored.
+pub fn add_reading(tables: &mut Partitions, r: &ReadingRow, analytics_consent: bool) {
+    let row = vec![
+        ("patient_key", s(&r.patient_key)),
+        ("device_key", s(&r.device_key)),
+        ("metric", s(&r.metric)),
+        ("start", Cell::Ts(r.start.to_utc())),
+        ("end", Cell::OptTs(r.end.map(|e| e.to_utc()))),
+        ("local_date", Cell::Date(Some(r.start.date_naive()))),
+        (
+            "utc_offset_minutes",
+            Cell::I32(r.start.offset().local_minus_utc() / 60),
+        ),
+        ("value", Cell::F64(Some(r.value))),
+        ("unit", s(&r.unit)),
+        ("received_id", s(&r.received_id)),
+        ("stored_at", Cell::Ts(r.stored_at)),
+        ("analytics_consent", Cell::Bool(analytics_consent)),
+    ];
+    tables
+        .entry((Table::DeviceReadings, r.stored_at.date_naive()))
+        .or_insert_with(|| TableRows::new(Table::DeviceReadings))
+        .push(row);
+}
+
 /// Rows grouped by table and partition day (the day of `committed_at`, UTC).
 pub type Partitions = std::collections::BTreeMap<(Table, NaiveDate), TableRows>;
 
@@ -483,4 +570,61 @@ pub fn add_change(tables: &mut Partitions, change: &ChangeRow, fact: Option<&Fac
         .entry((table, day))
         .or_insert_with(|| TableRows::new(table))
         .push(row);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn device_readings_rows_fill_their_table() {
+        let start = DateTime::parse_from_rfc3339("2026-03-01T21:30:00-05:00").unwrap();
+        let stored = DateTime::parse_from_rfc3339("2026-03-18T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let row = |end: Option<DateTime<FixedOffset>>| ReadingRow {
+            patient_key: "pk".into(),
+            device_key: "dk".into(),
+            metric: "heart_rate".into(),
+            start,
+            end,
+            value: 72.0,
+            unit: "/min".into(),
+            received_id: "r-1".into(),
+            stored_at: stored,
+        };
+        let mut parts = Partitions::new();
+        add_reading(&mut parts, &row(None), true);
+        add_reading(
+            &mut parts,
+            &row(Some(start + chrono::Duration::minutes(5))),
+            false,
+        );
+        let rows = &parts[&(Table::DeviceReadings, stored.date_naive())];
+        let batch = rows.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.schema(), Table::DeviceReadings.schema());
+        let local = batch
+            .column_by_name("local_date")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Date32Array>()
+            .unwrap()
+            .value(0);
+        // 21:30 at -05:00 is the 1st where it was measured (the 2nd in UTC).
+        assert_eq!(
+            local,
+            days_since_epoch(NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+        );
+        let offset = batch
+            .column_by_name("utc_offset_minutes")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Int32Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(offset, -300);
+        assert_eq!(batch.column_by_name("end").unwrap().null_count(), 1);
+    }
 }
