@@ -21,7 +21,7 @@ use p360_events::{
     BatchId, DeviceReadingsStored, Envelope, Event, EventType, FactsResolved, PatientId, Producer,
 };
 use p360_runtime::{Stage, StageError};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -258,36 +258,6 @@ async fn read_bytes(objects: &dyn ObjectStore, path: &Path) -> Result<Option<Byt
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The summaries of a patient's device metric over local days, from the stored samples: what
-/// the stage writes, for tools and tests.
-pub async fn summaries(
-    objects: &dyn ObjectStore,
-    patient: &PatientId,
-    device: &str,
-    metric: crate::Metric,
-    days: &[chrono::NaiveDate],
-) -> Result<Vec<DaySummary>, StoreError> {
-    let keys: BTreeSet<DayKey> = days
-        .iter()
-        .flat_map(|d| {
-            summary::utc_days_for(*d).map(|u| DayKey {
-                device: device.to_owned(),
-                metric,
-                day: u,
-            })
-        })
-        .collect();
-    let files: BTreeMap<DayKey, _> = store::read_days(objects, patient, keys).await?;
-    let samples: Vec<Sample> = files
-        .iter()
-        .flat_map(|(k, f)| f.samples_of(k).collect::<Vec<_>>())
-        .collect();
-    Ok(days
-        .iter()
-        .filter_map(|d| DaySummary::of(device, metric, *d, &samples))
-        .collect())
 }
 
 #[async_trait]

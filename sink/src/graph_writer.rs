@@ -28,7 +28,7 @@ use p360_graph::facts::FactWrite;
 use p360_graph::sparql::{iri, string};
 use p360_graph::store::Term;
 use p360_graph::{GraphStore, facts, vocab};
-use p360_model::{Coding, Fact, FactBody, FactId};
+use p360_model::{Coding, Fact, FactBody, FactId, SourceKind};
 use p360_runtime::{Stage, StageError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -240,6 +240,7 @@ impl Committer {
         for facts in loaded.iter().flatten() {
             for f in facts.iter() {
                 if !state.contains_key(&(f.patient.clone(), f.id.clone()))
+                    && !is_device_summary(f)
                     && let (FactBody::Observation(_), Some(code), Some(day)) =
                         (&f.body, f.body.primary_code(), f.body.day())
                 {
@@ -267,6 +268,8 @@ impl Committer {
 
         let committed_at = Utc::now();
         let mut dirty: BTreeSet<(PatientId, FactId)> = BTreeSet::new();
+        // Facts whose body was replaced: rewritten whole (old value, unit and source triples go).
+        let mut replaced: BTreeSet<(PatientId, FactId)> = BTreeSet::new();
         let mut write = FactWrite::default();
         let mut results: Vec<JobResult> = Vec::with_capacity(jobs.len());
         let mut by_marker: HashMap<&str, usize> = HashMap::new();
@@ -294,7 +297,10 @@ impl Committer {
             for fact in facts {
                 let mut key = (job.patient.clone(), fact.id.clone());
                 let mk = match_key(fact);
+                // A device's daily summary is found by its id only, and is never the fact a
+                // typed-in or extracted value restates: a day's mean is not one measurement.
                 if !state.contains_key(&key)
+                    && !is_device_summary(fact)
                     && let Some(same) =
                         mk.as_ref()
                             .and_then(|k| by_code_day.get(k))
@@ -302,7 +308,10 @@ impl Committer {
                                 ids.iter().find(|id| {
                                     state
                                         .get(&(job.patient.clone(), (*id).clone()))
-                                        .is_some_and(|f| f.matches_within_tolerance(fact))
+                                        .is_some_and(|f| {
+                                            !is_device_summary(f)
+                                                && f.matches_within_tolerance(fact)
+                                        })
                                 })
                             })
                 {
@@ -319,6 +328,9 @@ impl Committer {
                     Some(old) => merge(old, fact),
                 };
                 let Some(kind) = kind else { continue };
+                if kind == ChangeKind::Corrected {
+                    replaced.insert(key.clone());
+                }
                 dirty.insert(key.clone());
                 // A fact added and then confirmed within one event is reported as added.
                 match changes.iter_mut().find(|c| c.fact_id == key.1.as_str()) {
@@ -352,7 +364,12 @@ impl Committer {
         }
         for key in &dirty {
             if let Some(fact) = state.get(key) {
-                write.fact(fact, in_graph.contains(key));
+                if replaced.contains(key) && in_graph.contains(key) {
+                    write.drop_fact(&key.0, &key.1);
+                    write.fact(fact, false);
+                } else {
+                    write.fact(fact, in_graph.contains(key));
+                }
             }
         }
         if !write.is_empty() {
@@ -465,8 +482,31 @@ fn detach(
     }
 }
 
+/// A daily summary of a wearable or home device (the `p360-devices` stage's): its id is
+/// (patient, device, metric, day), so a day recomputed with later samples arrives under the
+/// same id. Other device-sourced facts (one measurement) merge as any other.
+fn is_device_summary(f: &Fact) -> bool {
+    !f.provenance.is_empty()
+        && f.provenance.iter().all(|p| {
+            p.source_kind == SourceKind::Device
+                && p.producer
+                    .as_ref()
+                    .is_some_and(|x| x.name == "p360-devices")
+        })
+}
+
 /// Merges another statement of a fact into it; returns the change, if any.
 fn merge(old: &mut Fact, new: &Fact) -> Option<ChangeKind> {
+    // A recomputed device summary replaces the one before it, unless it is older (events of
+    // one day may reach the committer out of order; each summary is stamped when computed).
+    if is_device_summary(old) && is_device_summary(new) {
+        let at = |f: &Fact| f.provenance.iter().map(|p| p.recorded).max();
+        if old.body != new.body && at(new) >= at(old) {
+            *old = new.clone();
+            return Some(ChangeKind::Corrected);
+        }
+        return None;
+    }
     let mut kind = None;
     for p in &new.provenance {
         if old.attach(p.clone()) {

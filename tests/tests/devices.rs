@@ -347,7 +347,6 @@ async fn an_apple_health_export_is_imported_once() {
 /// Needs the graph writer to replace the body of a fact whose id it already holds when a
 /// device restates it (see the devices report): today it keeps the first value.
 #[tokio::test]
-#[ignore = "needs the graph writer's replacement of recomputed device summaries"]
 async fn a_recomputed_day_replaces_its_summary() {
     let sb = Sandbox::start().await;
     let token = patient(&sb, "dana", PATIENT).await;
