@@ -363,7 +363,8 @@ graph_replayed=$(grep -c 'already applied; replaying its changes' "$work/serve.l
 lake_skipped=$(grep -c 'commit already in the lake' "$work/serve.log" || true)
 rolled_back=$(python3 -c 'import re,sys; print(sum(int(x) for x in re.findall(r"rolled_back=(\d+)", open(sys.argv[1]).read())))' "$work/serve.log")
 resolved_runs=$(grep -c 'feed batch resolved' "$work/serve.log" || true)
-enrich_tmp=$(find "$work/tmp" -mindepth 1 -maxdepth 1 | wc -l)
+# Work directories of enrich runs still on disk: a killed run's is removed by the next run.
+enrich_tmp=$( { find "$data/work/enrich" -mindepth 1 -maxdepth 1 -type d 2>/dev/null || true; } | wc -l)
 python3 - "$data" "$patient" "$events" "$crashes" "$redelivered" "$reingested" "$graph_docs" \
   "$graph_replayed" "$lake_skipped" "${rolled_back:-0}" $lake "$work/feed-checks.json" \
   "$reports_cli" "$resubmit_unchanged" "$reannounced" "$in_enrich" "$mid_batch" "$in_flush" \
@@ -406,6 +407,7 @@ checks = [
     ("batch reports printed by `p360 feeds report`", reports_cli, 2),
     ("second submission of crash-a changed nothing", resubmit_unchanged, 1),
     ("announcements of crash-a after its second submission", reannounced, 0),
+    ("enrich work directories left behind by killed runs", enrich_tmp, 0),
 ]
 # Every queue the stages declared, the enrich stage's included, by name: a queue that is not
 # there at all is a failure too (the stage was never wired).
@@ -432,7 +434,6 @@ print(f"  feed batches: {in_enrich} kill(s) inside the enrich stage's run, {mid_
 print(f"    half through the graph writer and the lake sink, {in_flush} inside a lake flush of a")
 print(f"    batch's changes, {batch_kills} with batch events live;")
 print(f"    {resolved_runs} enrich run(s) resolved for 2 batches (more: a run redone after a kill);")
-print(f"    {enrich_tmp} temporary batch folder(s) left behind by killed enrich runs")
 for name in queues:
     if live.get(name) or dead.get(name):
         print(f"  queue {name}: {live.get(name, 0)} live, {dead.get(name, 0)} dead")

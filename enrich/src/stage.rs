@@ -14,7 +14,7 @@ use crate::intake::{self, Manifest};
 use crate::run::{self, Input, Options};
 use async_trait::async_trait;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetResult, ObjectStore, ObjectStoreExt, PutPayload};
 use p360_events::{Envelope, Event, EventType, FactsResolved, ObjectRef, PatientId, Producer};
 use p360_runtime::{Stage, StageError};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -22,12 +22,15 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::sync::Arc;
 
 pub struct EnrichStage {
     objects: Arc<dyn ObjectStore>,
     jobs: usize,
     metrics: EnrichMetrics,
+    /// Where a batch's files are unpacked while it runs (see [`WorkDir`]).
+    work_root: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -96,7 +99,14 @@ impl EnrichStage {
             objects,
             jobs: jobs.max(1),
             metrics: EnrichMetrics::default(),
+            work_root: std::env::temp_dir().join("p360-enrich"),
         }
+    }
+
+    /// Unpacks batches under `root` (`p360 serve`: the data directory's `work/enrich`).
+    pub fn with_work_root(mut self, root: std::path::PathBuf) -> Self {
+        self.work_root = root;
+        self
     }
 
     /// Counts into `metrics` (registered by the caller).
@@ -111,14 +121,100 @@ fn transient(e: impl std::fmt::Display) -> StageError {
 }
 
 async fn get(store: &dyn ObjectStore, key: &str) -> Result<bytes::Bytes, StageError> {
+    opened(store, key).await?.bytes().await.map_err(transient)
+}
+
+async fn opened(store: &dyn ObjectStore, key: &str) -> Result<GetResult, StageError> {
     match store.get(&ObjectPath::from(key)).await {
-        Ok(r) => r.bytes().await.map_err(transient),
+        Ok(r) => Ok(r),
         // The manifest lands last: a missing file is a batch still being written or a broken
         // one; retries tell which (then the dead-letter queue has the reason).
         Err(object_store::Error::NotFound { .. }) => {
             Err(StageError::Transient(format!("{key} is missing")))
         }
         Err(e) => Err(transient(e)),
+    }
+}
+
+/// Copies a batch file to `path` chunk by chunk, hashing as it goes: memory stays one chunk
+/// whatever the file's size. Returns the hex sha256 of what was written.
+async fn download(store: &dyn ObjectStore, key: &str, path: &Path) -> Result<String, StageError> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut stream = opened(store, key).await?.into_stream();
+    let file = tokio::fs::File::create(path).await.map_err(transient)?;
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hash = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(transient)?;
+        hash.update(&chunk);
+        out.write_all(&chunk).await.map_err(transient)?;
+    }
+    out.flush().await.map_err(transient)?;
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// A batch's scratch directory under the stage's work root, removed when the run ends. A
+/// process killed mid-run cannot remove it, so each holds an exclusive lock on its `.lock`
+/// file for as long as it runs (the kernel drops the lock with the process), and every new
+/// run first deletes the directories whose lock it can take: leftovers of dead runs, never
+/// the directory of a run still going (in this process or another).
+struct WorkDir {
+    dir: tempfile::TempDir,
+    _lock: std::fs::File,
+}
+
+const LOCK: &str = ".lock";
+
+impl WorkDir {
+    fn create(root: &Path, batch: &str) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        sweep(root);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{batch}-"))
+            .tempdir_in(root)?;
+        let lock = std::fs::File::create(dir.path().join(LOCK))?;
+        lock.try_lock().map_err(std::io::Error::other)?;
+        Ok(Self { dir, _lock: lock })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the work directories of runs that died. One still being set up (no lock file yet)
+/// is left alone unless it is old.
+fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dead = match std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join(LOCK))
+        {
+            // The lock is free: its run is over and did not clean up (killed).
+            Ok(f) => f.try_lock().is_ok(),
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600)),
+        };
+        if dead {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!("removed the work directory of an interrupted feed run"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not remove an old feed work directory")
+                }
+            }
+        }
     }
 }
 
@@ -154,7 +250,9 @@ impl Stage for EnrichStage {
                 batch.object.key
             )));
         }
-        let work = tempfile::tempdir().map_err(transient)?;
+        let work = WorkDir::create(&self.work_root, batch.batch_id.as_str()).map_err(|e| {
+            StageError::Transient(format!("creating a work directory for the batch: {e}"))
+        })?;
         let dir = work.path().join("batch");
         let mut roster = None;
         for f in &manifest.files {
@@ -165,17 +263,15 @@ impl Stage for EnrichStage {
                 )));
             }
             let key = format!("{}/{}/{}", intake::PREFIX, batch.batch_id, f.path);
-            let bytes = get(&*self.objects, &key).await?;
-            if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
-                return Err(StageError::Permanent(format!(
-                    "{key}: content does not match the manifest's sha256"
-                )));
-            }
             let path = dir.join(&f.path);
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent).await.map_err(transient)?;
             }
-            tokio::fs::write(&path, &bytes).await.map_err(transient)?;
+            if download(&*self.objects, &key, &path).await? != f.sha256 {
+                return Err(StageError::Permanent(format!(
+                    "{key}: content does not match the manifest's sha256"
+                )));
+            }
             if roster.is_none() && FeedKind::detect(&path).ok().flatten() == Some(FeedKind::Roster)
             {
                 roster = Some(path);
@@ -298,6 +394,14 @@ impl Stage for EnrichStage {
             "records_by_file": result.report.records,
             "reviews": result.reviews.len(),
         });
+        // A redelivered batch (a crash after this point, a retry) finds its report written:
+        // it writes the same objects again but is not counted twice.
+        let first_run = matches!(
+            self.objects
+                .head(&ObjectPath::from(format!("{prefix}/{}", intake::REPORT)))
+                .await,
+            Err(object_store::Error::NotFound { .. })
+        );
         for (name, bytes) in [
             (crate::decisions::IDENTITIES, identities.into_bytes()),
             (
@@ -328,7 +432,9 @@ impl Stage for EnrichStage {
                 .await
                 .map_err(transient)?;
         }
-        self.metrics.count(&result.summary);
+        if first_run {
+            self.metrics.count(&result.summary);
+        }
         tracing::info!(
             batch_id = %batch_id,
             records = result.summary.records,
@@ -342,5 +448,31 @@ impl Stage for EnrichStage {
             "feed batch resolved"
         );
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_removes_the_work_directories_of_dead_runs_only() {
+        let root = tempfile::tempdir().unwrap();
+        // A run killed mid-way: its directory and lock file stay, nobody holds the lock.
+        let dead = root.path().join("b1-dead");
+        std::fs::create_dir_all(dead.join("batch")).unwrap();
+        std::fs::write(dead.join(LOCK), b"").unwrap();
+        std::fs::write(dead.join("batch/claims.csv"), b"x").unwrap();
+        // A run still going, and one being set up this instant (no lock file yet).
+        let live = WorkDir::create(root.path(), "b2").unwrap();
+        let fresh = root.path().join("b3-new");
+        std::fs::create_dir_all(&fresh).unwrap();
+        let next = WorkDir::create(root.path(), "b4").unwrap();
+        assert!(!dead.exists(), "the dead run's directory is removed");
+        assert!(live.path().exists(), "a live run's directory is kept");
+        assert!(fresh.exists(), "a directory being set up is kept");
+        let (a, b) = (live.path().to_owned(), next.path().to_owned());
+        drop((live, next));
+        assert!(!a.exists() && !b.exists(), "a finished run removes its own");
     }
 }

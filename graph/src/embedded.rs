@@ -30,18 +30,6 @@ impl OxigraphStore {
         })
     }
 
-    /// Opens an existing store for reading alongside the process that writes it (RocksDB's
-    /// read-only mode takes no lock): for admin commands run while `p360 serve` is up.
-    pub fn open_read_only(path: &Path) -> Result<Self, GraphError> {
-        if !path.exists() {
-            return Self::open(path);
-        }
-        Ok(Self {
-            store: Store::open_read_only(path)
-                .map_err(|e| GraphError::Unavailable(format!("opening the graph store: {e}")))?,
-        })
-    }
-
     /// A store in memory (lost at exit).
     pub fn in_memory() -> Result<Self, GraphError> {
         Ok(Self {
@@ -222,6 +210,44 @@ impl GraphStore for OxigraphStore {
             String::from_utf8(out.finish().map_err(unavailable)?).map_err(unavailable)
         })
         .await
+    }
+}
+
+/// The embedded graph as seen by a process that does not own it (admin commands beside a
+/// running `p360 serve`): every call is refused. RocksDB allows one writer process, and
+/// reading it from a second process while the first writes is undefined behaviour (Oxigraph's
+/// `open_read_only` says so; the crash test saw `Corruption` errors from it), so admin
+/// commands never open it. They do not need it: they work on the queue, the accounts and the
+/// object store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotOpened;
+
+impl NotOpened {
+    fn refuse<T>() -> Result<T, GraphError> {
+        Err(GraphError::Unavailable(
+            "the embedded graph belongs to the `p360 serve` (or graph-writer worker) process; \
+             this command does not open it"
+                .into(),
+        ))
+    }
+}
+
+#[async_trait]
+impl GraphStore for NotOpened {
+    async fn update(&self, _: &str) -> Result<(), GraphError> {
+        Self::refuse()
+    }
+    async fn select(&self, _: &str) -> Result<Vec<Solution>, GraphError> {
+        Self::refuse()
+    }
+    async fn ask(&self, _: &str) -> Result<bool, GraphError> {
+        Self::refuse()
+    }
+    async fn construct(&self, _: &str) -> Result<String, GraphError> {
+        Self::refuse()
+    }
+    async fn write(&self, _: Option<&str>, _: &str) -> Result<(), GraphError> {
+        Self::refuse()
     }
 }
 

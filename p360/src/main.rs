@@ -356,8 +356,9 @@ async fn main() -> anyhow::Result<()> {
             system.serve(listener, shutdown_signal()).await
         }
         Command::Worker { stage } => {
-            // The embedded graph allows one writer process: only the graph writer opens it so.
-            let mode = if stage == "graph-writer" {
+            // The embedded graph belongs to one process: the stages that use it open it (a
+            // second process is refused by RocksDB's lock); the others leave it closed.
+            let mode = if matches!(stage.as_str(), "graph-writer" | "lake-sink") {
                 Mode::Run
             } else {
                 Mode::Admin

@@ -50,7 +50,8 @@ pub struct System {
 pub enum Mode {
     /// Run stages and the API: open every store for writing.
     Run,
-    /// Admin commands (`dlq`, `users`) beside a running server: open the graph read-only.
+    /// Admin commands (`dlq`, `users`, stages that do not read the graph) beside a running
+    /// server: the embedded graph is not opened (one process owns it; see `NotOpened`).
     Admin,
 }
 
@@ -107,7 +108,8 @@ impl System {
                     store.clone(),
                     std::thread::available_parallelism().map_or(1, |n| n.get()),
                 )
-                .with_metrics(enrich_metrics.clone()),
+                .with_metrics(enrich_metrics.clone())
+                .with_work_root(config.data_dir.join("work/enrich")),
             ),
             Arc::new(p360_devices::DevicesStage::new(store.clone())),
             Arc::new(p360_sink::GraphWriter::new(graph.clone(), store.clone())),
@@ -696,9 +698,7 @@ async fn build_graph(
 ) -> anyhow::Result<Arc<dyn p360_graph::GraphStore>> {
     let path = config.data_dir.join("graph");
     match config.graph.kind {
-        GraphKind::Oxigraph if mode == Mode::Admin => Ok(Arc::new(
-            p360_graph::embedded::OxigraphStore::open_read_only(&path)?,
-        )),
+        GraphKind::Oxigraph if mode == Mode::Admin => Ok(Arc::new(p360_graph::embedded::NotOpened)),
         GraphKind::Oxigraph => Ok(Arc::new(p360_graph::embedded::OxigraphStore::open(&path)?)),
         GraphKind::Sparql => {
             let query = config

@@ -477,7 +477,7 @@ pub async fn run(set: &Path, jobs: usize) -> anyhow::Result<()> {
     let quads = {
         let mut tries = 0;
         let store = loop {
-            match oxigraph::store::Store::open_read_only(&graph_dir) {
+            match oxigraph::store::Store::open(&graph_dir) {
                 Ok(s) => break s,
                 Err(e) if tries > 50 => return Err(e).context("reopening the bench graph"),
                 Err(_) => {

@@ -223,7 +223,7 @@ pub async fn run(cfg: &IngestBench, dir: &std::path::Path) -> anyhow::Result<Ing
         // The stages' background tasks let go of the store a moment after they stop.
         let mut tries = 0;
         let store = loop {
-            match oxigraph::store::Store::open_read_only(&graph_dir) {
+            match oxigraph::store::Store::open(&graph_dir) {
                 Ok(s) => break s,
                 Err(e) if tries > 50 => return Err(e).context("reopening the bench graph"),
                 Err(_) => {
