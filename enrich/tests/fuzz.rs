@@ -3,7 +3,8 @@
 //! and repeated, delimiters injected). A panic fails the case and proptest shrinks it.
 //! CI runs a short pass (256 cases per target, and `long_run` for two CPU-seconds per parser);
 //! long runs give each parser a CPU-time budget, e.g. ten minutes:
-//! `P360_FUZZ_SECONDS=600 cargo test --release -p p360-enrich --test fuzz long_run -- --ignored --nocapture`.
+//! `P360_FUZZ_SECONDS=600 cargo test --release -p p360-enrich --test fuzz long_run -- --ignored --nocapture`
+//! (`P360_FUZZ_TARGETS=roster_csv,hl7_oru` for a subset).
 
 use p360_enrich::feeds::{self, FeedKind, roster};
 use p360_enrich::report::Report;
@@ -154,7 +155,10 @@ fn long_run() {
         ("hie_ndjson", FeedKind::FhirNdjson, "hie/Observation.ndjson"),
         ("hl7_oru", FeedKind::Hl7, "labs.hl7"),
     ];
-    for (name, kind, file) in targets {
+    // P360_FUZZ_TARGETS=a,b runs only those, so parsers can share the cores as processes.
+    let only = std::env::var("P360_FUZZ_TARGETS").unwrap_or_default();
+    let chosen = |name: &str| only.is_empty() || only.split(',').any(|t| t.trim() == name);
+    for (name, kind, file) in targets.into_iter().filter(|t| chosen(t.0)) {
         let base = sample(file);
         let inputs = prop_oneof![
             prop::collection::vec(any::<u8>(), 0..4096),
