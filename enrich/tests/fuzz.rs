@@ -165,14 +165,17 @@ fn long_run() {
             prop::collection::vec(op(), 1..24).prop_map(move |ops| mutate(base.clone(), &ops)),
         ];
         const ROUND: u32 = 5_000;
-        let mut runner = TestRunner::new(Config {
+        let config = Config {
             cases: ROUND,
             failure_persistence: None,
             ..Config::default()
-        });
+        };
         let start = thread_cpu_seconds();
         let mut cases = 0u64;
         while thread_cpu_seconds() - start < budget {
+            // A fresh runner per round: a runner counts its successes across calls, so a
+            // reused one stops generating after its first round. Each new one draws its own seed.
+            let mut runner = TestRunner::new(config.clone());
             // A panic in the parser fails the round; proptest shrinks it to a small input.
             if let Err(e) = runner.run(&inputs, |b| {
                 parse(kind, &b);
