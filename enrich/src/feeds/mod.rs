@@ -190,6 +190,10 @@ pub fn dotted_icd10(raw: &str) -> Option<String> {
         .filter(|c| *c != '.')
         .collect::<String>()
         .to_ascii_uppercase();
+    // ICD-10-CM is ASCII; anything else is not a code (and byte slicing below needs ASCII).
+    if !c.is_ascii() {
+        return None;
+    }
     let code = if c.len() > 3 {
         format!("{}.{}", &c[..3], &c[3..])
     } else {
@@ -270,6 +274,9 @@ mod tests {
         assert_eq!(dotted_icd10("E11.9").as_deref(), Some("E11.9"));
         assert_eq!(dotted_icd10("11E9"), None);
         assert_eq!(dotted_icd10(""), None);
+        // Found by the long fuzz run: a multi-byte character where the dot goes.
+        assert_eq!(dotted_icd10("IVÁN"), None);
+        assert_eq!(dotted_icd10("E1É9"), None);
     }
 
     #[test]
