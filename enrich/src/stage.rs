@@ -165,6 +165,8 @@ struct WorkDir {
 }
 
 const LOCK: &str = ".lock";
+/// A directory without a lock file older than this is a run that died while setting up.
+const UNLOCKED_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl WorkDir {
     fn create(root: &Path, batch: &str) -> std::io::Result<Self> {
@@ -205,7 +207,7 @@ fn sweep(root: &Path) {
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > std::time::Duration::from_secs(3600)),
+                .is_some_and(|age| age > UNLOCKED_MAX_AGE),
         };
         if dead {
             match std::fs::remove_dir_all(&path) {
