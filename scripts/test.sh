@@ -42,7 +42,7 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint>=1,<2'
 fi
-"$venv/bin/cfn-lint" infra/template.yaml
+"$venv/bin/cfn-lint" infra/template.yaml infra/lake-tables.yaml
 
 step "independent readers: FHIR R4 validator (PyPI fhir.resources 6.1), DuckDB for the lake, OpenAPI validator"
 fhir_venv="${P360_CACHE:-$HOME/.cache/p360}/fhir-venv"

@@ -631,6 +631,26 @@ pub(crate) async fn put_analytics(
         .set_analytics(&patient, consent)
         .await
         .map_err(store_error)?;
+    // The lake records the choice at once, so a withdrawal leaves every population view at
+    // the next refresh. Saved but not announced is reported, so the app repeats the (idempotent)
+    // request.
+    let id = p360_events::EventId::random();
+    let event = p360_events::Envelope::new(
+        id,
+        "/p360/api/analytics-consent",
+        p360_events::Event::AnalyticsConsentChanged(p360_events::AnalyticsConsentChanged {
+            patient_id: patient.clone(),
+            population_analytics: consent.population_analytics,
+            personalized_tips: consent.personalized_tips,
+            changed_at: state.clock.now(),
+            change_id: id.0.to_string(),
+        }),
+    );
+    state.publisher.publish(&[event]).await.map_err(|e| {
+        ApiError::Unavailable(format!(
+            "the choice is saved but not yet passed to analytics; repeat the request ({e})"
+        ))
+    })?;
     Ok(Json(consent))
 }
 

@@ -11,6 +11,7 @@ mod devices;
 mod documents;
 pub mod error;
 mod feeds;
+mod insights;
 pub mod ops;
 mod records;
 mod review;
@@ -66,6 +67,10 @@ pub struct AppState {
     pub clock: p360_clock::SharedClock,
     /// Grants whose first use the patient has been told of (see `access::notify_first_use`).
     pub notified: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Care gaps and tips (written by the insights stage); `None` when not configured.
+    pub insights: Option<p360_insights_stage::InsightsStore>,
+    /// The SQL engine of the population dashboards (DataFusion over the local lake).
+    pub dashboards: Option<Arc<dyn p360_insights::dashboards::SqlEngine>>,
 }
 
 /// Multipart framing on top of the file itself.
@@ -135,6 +140,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/patients/{patient}/analytics-consent",
             get(access::get_analytics).put(access::put_analytics),
         )
+        .route("/v1/patients/{patient}/tips", get(insights::tips))
+        .route(
+            "/v1/patients/{patient}/tips/{tip}/feedback",
+            post(insights::feedback),
+        )
+        .route("/v1/patients/{patient}/care-gaps", get(insights::care_gaps))
+        .route("/v1/insights/dashboards", get(insights::dashboards))
+        .route("/v1/insights/dashboards/{id}", get(insights::dashboard))
         .route("/v1/providers/me/patients", get(access::my_patients))
         .route(
             "/v1/patients/{patient}/break-glass",

@@ -348,6 +348,53 @@ impl Stage for EnrichStage {
                 },
             }));
         }
+        // The roster's members, for care-gap measures (age, sex) and dashboards (plan, region,
+        // member-months): one NDJSON object, referenced by one event.
+        let mut profiles = String::new();
+        let mut enrolled = 0u32;
+        for member in &result.members {
+            let Ok(patient_id) = PatientId::parse(&member.member_id) else {
+                continue;
+            };
+            let profile = p360_events::MemberProfile {
+                patient_id,
+                birth_date: member.person.birth,
+                sex: member.person.sex.map(|s| {
+                    match s {
+                        crate::person::Sex::Female => "female",
+                        crate::person::Sex::Male => "male",
+                    }
+                    .to_owned()
+                }),
+                plan_id: member.plan_id.clone(),
+                region: member.state.clone(),
+                coverage_start: member.coverage_start,
+                coverage_end: member.coverage_end,
+            };
+            profiles.push_str(&serde_json::to_string(&profile).unwrap_or_default());
+            profiles.push('\n');
+            enrolled += 1;
+        }
+        if enrolled > 0 {
+            let body = profiles.into_bytes();
+            let key = format!("{}/{batch_id}/_members.ndjson", intake::PREFIX);
+            let object = ObjectRef {
+                sha256: hex::encode(Sha256::digest(&body)),
+                size: body.len() as u64,
+                media_type: "application/x-ndjson".into(),
+                key: key.clone(),
+            };
+            self.objects
+                .put(&ObjectPath::from(key), PutPayload::from(body))
+                .await
+                .map_err(transient)?;
+            events.push(Event::MembersEnrolled(p360_events::MembersEnrolled {
+                batch_id: batch.batch_id.clone(),
+                profiles: object,
+                count: enrolled,
+                recorded_at: recorded,
+            }));
+        }
         // What each linked or held identity brought: the undo and accept paths of the review
         // queue read these (crate::decisions), never the feed files again.
         let prefix = format!("{}/{batch_id}", intake::PREFIX);
@@ -446,7 +493,10 @@ impl Stage for EnrichStage {
             problems = result.summary.problems,
             facts = result.summary.facts,
             merged = result.summary.merged,
-            members = events.len(),
+            members = events
+                .iter()
+                .filter(|e| matches!(e, Event::FactsResolved(_)))
+                .count(),
             "feed batch resolved"
         );
         Ok(events)

@@ -65,6 +65,12 @@ pub enum Event {
     DeviceReadingsReceived(DeviceReadingsReceived),
     #[serde(rename = "p360.device_readings.stored")]
     DeviceReadingsStored(DeviceReadingsStored),
+    #[serde(rename = "p360.members.enrolled")]
+    MembersEnrolled(MembersEnrolled),
+    #[serde(rename = "p360.care_gaps.computed")]
+    CareGapsComputed(CareGapsComputed),
+    #[serde(rename = "p360.analytics_consent.changed")]
+    AnalyticsConsentChanged(AnalyticsConsentChanged),
 }
 
 /// The kind of an event without its payload: used for routing and metrics labels.
@@ -80,10 +86,13 @@ pub enum EventType {
     AccessRecorded,
     DeviceReadingsReceived,
     DeviceReadingsStored,
+    MembersEnrolled,
+    CareGapsComputed,
+    AnalyticsConsentChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 13] = [
         EventType::DocumentReceived,
         EventType::FactsExtracted,
         EventType::FeedBatchReceived,
@@ -94,6 +103,9 @@ impl EventType {
         EventType::AccessRecorded,
         EventType::DeviceReadingsReceived,
         EventType::DeviceReadingsStored,
+        EventType::MembersEnrolled,
+        EventType::CareGapsComputed,
+        EventType::AnalyticsConsentChanged,
     ];
 
     /// The CloudEvents `type` attribute (also the EventBridge DetailType).
@@ -109,6 +121,9 @@ impl EventType {
             EventType::AccessRecorded => "p360.access.recorded",
             EventType::DeviceReadingsReceived => "p360.device_readings.received",
             EventType::DeviceReadingsStored => "p360.device_readings.stored",
+            EventType::MembersEnrolled => "p360.members.enrolled",
+            EventType::CareGapsComputed => "p360.care_gaps.computed",
+            EventType::AnalyticsConsentChanged => "p360.analytics_consent.changed",
         }
     }
 }
@@ -132,6 +147,9 @@ impl Event {
             Event::AccessRecorded(_) => EventType::AccessRecorded,
             Event::DeviceReadingsReceived(_) => EventType::DeviceReadingsReceived,
             Event::DeviceReadingsStored(_) => EventType::DeviceReadingsStored,
+            Event::MembersEnrolled(_) => EventType::MembersEnrolled,
+            Event::CareGapsComputed(_) => EventType::CareGapsComputed,
+            Event::AnalyticsConsentChanged(_) => EventType::AnalyticsConsentChanged,
         }
     }
 
@@ -148,6 +166,9 @@ impl Event {
             Event::AccessRecorded(e) => Some(&e.patient_id),
             Event::DeviceReadingsReceived(e) => Some(&e.patient_id),
             Event::DeviceReadingsStored(e) => Some(&e.patient_id),
+            Event::MembersEnrolled(_) => None,
+            Event::CareGapsComputed(e) => Some(&e.patient_id),
+            Event::AnalyticsConsentChanged(e) => Some(&e.patient_id),
         }
     }
 }

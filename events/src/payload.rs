@@ -264,3 +264,57 @@ pub struct DeviceReadingsStored {
     pub sample_count: u32,
     pub stored_at: DateTime<Utc>,
 }
+
+/// The enrolment of a batch's members (birth date, sex, plan, region, coverage): what quality
+/// measures and population dashboards need besides clinical facts. The profiles themselves are
+/// an NDJSON object of [`MemberProfile`]s (patient data stays out of the event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersEnrolled {
+    pub batch_id: BatchId,
+    pub profiles: ObjectRef,
+    pub count: u32,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One member's enrolment as the payor's roster states it (a line of [`MembersEnrolled`]'s
+/// object, and `members/<patient>/profile.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberProfile {
+    pub patient_id: PatientId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    /// `female` or `male`; absent when the roster does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// US state (two letters) of the member's address: the dashboards' region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_start: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_end: Option<NaiveDate>,
+}
+
+/// The insights stage recomputed a patient's care gaps: the results (measure, status,
+/// evidence fact ids) are a JSON object, copied to the lake's `care_gaps`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareGapsComputed {
+    pub patient_id: PatientId,
+    /// Unique per computation; with the measure id it is the lake rows' change id.
+    pub computation_id: String,
+    pub computed_at: DateTime<Utc>,
+    pub results: ObjectRef,
+}
+
+/// A patient changed their analytics choices: the lake records it at once, so population
+/// views drop a member who withdrew from the next refresh on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyticsConsentChanged {
+    pub patient_id: PatientId,
+    pub population_analytics: bool,
+    pub personalized_tips: bool,
+    pub changed_at: DateTime<Utc>,
+    pub change_id: String,
+}

@@ -341,6 +341,8 @@ pub struct LakeConfig {
     /// Key of the patient pseudonyms; defaults to `<data_dir>/keys/lake-pseudonym.key`,
     /// created on first use.
     pub pseudonym_key_file: Option<PathBuf>,
+    /// How often the lake sink compacts small files (seconds; 0: only after a withdrawal).
+    pub compact_interval_s: u64,
 }
 
 impl Default for LakeConfig {
@@ -352,6 +354,7 @@ impl Default for LakeConfig {
             // instead of waiting out the interval.
             max_rows: 2000,
             pseudonym_key_file: None,
+            compact_interval_s: 3600,
         }
     }
 }

@@ -232,6 +232,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// Care gaps for a generated population (members/s) and every population dashboard
+    /// refreshed with p360's engine beside DuckDB on the same Parquet files.
+    Insights {
+        #[arg(long, default_value_t = 100_000)]
+        members: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Runs of each dashboard query (the best counts, for both engines).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// A Python with `duckdb` installed.
+        #[arg(long, env = "P360_LAKE_PYTHON", default_value = "python3")]
+        python: PathBuf,
+    },
     /// The member matcher beside Splink on the same person-records of a feed set (its
     /// `truth/links.json` scores both): precision, recall, F1, false links, seconds.
     Match {
@@ -351,6 +365,9 @@ async fn main() -> anyhow::Result<()> {
             let system = System::build(config).await?;
             if demo {
                 let accounts = p360::demo::seed(&system)?;
+                if let Some(p) = accounts.first().and_then(|a| a.user.patient_id.clone()) {
+                    p360::demo::seed_record(&system, &p).await?;
+                }
                 print_demo(&accounts, addr);
             }
             system.serve(listener, shutdown_signal()).await
@@ -488,6 +505,15 @@ fn print_demo(accounts: &[p360::demo::DemoAccount], addr: std::net::SocketAddr) 
         );
         eprintln!(
             "    curl -s {base}/v1/patients/{p}/documents -H \"authorization: Bearer $TOKEN\" -F file=@photo.jpg"
+        );
+        eprintln!(
+            "  Their payor history (claims, pharmacy fills, an HIE's labs) was submitted as a feed batch; once enriched:"
+        );
+        eprintln!(
+            "    curl -s {base}/v1/patients/{p}/tips -H \"authorization: Bearer $TOKEN\" | jq"
+        );
+        eprintln!(
+            "    curl -s {base}/v1/patients/{p}/care-gaps -H \"authorization: Bearer $TOKEN\" | jq"
         );
     }
     eprintln!("  Credentials are also in the data directory's demo-credentials.txt.\n");
@@ -742,6 +768,21 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 }
             };
             p360::bench::enrich::run(&set, jobs).await
+        }
+        BenchCommand::Insights {
+            members,
+            seed,
+            rounds,
+            python,
+        } => {
+            let dir = tempfile::tempdir()?;
+            let cfg = p360::bench::insights::InsightsBench {
+                members,
+                seed,
+                rounds,
+                python,
+            };
+            p360::bench::insights::run(&cfg, dir.path()).await
         }
         BenchCommand::Match {
             set,

@@ -71,6 +71,7 @@ impl System {
             .with_context(|| format!("creating the data directory {}", data.display()))?;
 
         let register = DocumentRegister::open(&data.join("documents.db"))?;
+        let insights = p360_insights_stage::InsightsStore::open(&data.join("insights.db"))?;
         let store = build_store(&config)?;
         if mode == Mode::Run && config.store.kind == StoreKind::Local {
             let root = config.data_dir.join("objects");
@@ -95,6 +96,8 @@ impl System {
             prefix: config.lake.prefix.clone(),
             flush_interval: Duration::from_millis(config.lake.flush_interval_ms.max(1)),
             max_rows: config.lake.max_rows.max(1),
+            compact_interval: (config.lake.compact_interval_s > 0)
+                .then(|| Duration::from_secs(config.lake.compact_interval_s)),
         };
         let (consent, ledger) = build_consent(&config).await?;
         let consent = consent.with_clock(clock.clone());
@@ -117,6 +120,13 @@ impl System {
                 p360_sink::LakeSink::new(graph.clone(), store.clone(), pseudonyms, lake)
                     .with_consent(consent.store().clone()),
             ),
+            Arc::new(p360_insights_stage::InsightsStage::new(
+                graph.clone(),
+                store.clone(),
+                consent.store().clone(),
+                insights.clone(),
+                clock.clone(),
+            )),
         ];
 
         let queue = build_queue(&config).await?;
@@ -183,6 +193,8 @@ impl System {
             },
             clock: clock.clone(),
             notified: Arc::default(),
+            insights: Some(insights),
+            dashboards: build_dashboards(&config, &clock)?,
         };
         Ok(Self {
             config,
@@ -802,6 +814,24 @@ fn build_identity(config: &Config, clock: &SharedClock) -> anyhow::Result<Identi
             ))
         }
     }
+}
+
+/// The dashboards' SQL engine: DataFusion over the local lake. With the lake in S3 the payor's
+/// dashboards are Athena's views (`infra/athena/`), and the API serves none.
+fn build_dashboards(
+    config: &Config,
+    clock: &SharedClock,
+) -> anyhow::Result<Option<Arc<dyn p360_insights::dashboards::SqlEngine>>> {
+    if config.store.kind != StoreKind::Local {
+        return Ok(None);
+    }
+    let lake = config
+        .data_dir
+        .join("objects")
+        .join(config.lake.prefix.trim_matches('/'));
+    let engine = p360_dashboards::LakeSql::open(&lake, clock.now().date_naive())
+        .map_err(|e| anyhow::anyhow!("opening the lake for dashboards: {e}"))?;
+    Ok(Some(Arc::new(engine)))
 }
 
 #[cfg(test)]

@@ -289,6 +289,7 @@ async fn a_crashed_flush_is_rolled_back_and_rewritten_once() {
             orphan.into(),
             "lake/graph_changes/year=2026/month=11/day=23/part-crashed.parquet".into(),
         ],
+        replaces: Vec::new(),
     };
     lake.objects
         .put(
@@ -338,4 +339,217 @@ async fn a_change_of_an_erased_fact_keeps_its_log_row_only() {
     assert_eq!(log[0].num_rows(), 1);
     assert!(column::<StringArray>(&log[0], "status").is_null(0));
     assert_eq!(lake.count("observations").await, 0);
+}
+
+fn put_object(body: &[u8], key: &str) -> ObjectRef {
+    use sha2::Digest;
+    ObjectRef {
+        key: key.into(),
+        sha256: hex::encode(sha2::Sha256::digest(body)),
+        size: body.len() as u64,
+        media_type: "application/json".into(),
+    }
+}
+
+fn consent(patient: &PatientId, population: bool, at: chrono::DateTime<Utc>) -> Envelope {
+    Envelope::new(
+        EventId::random(),
+        "/p360/test",
+        Event::AnalyticsConsentChanged(AnalyticsConsentChanged {
+            patient_id: patient.clone(),
+            population_analytics: population,
+            personalized_tips: false,
+            changed_at: at,
+            change_id: EventId::random().to_string(),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn enrolments_care_gaps_and_consent_become_rows_and_a_withdrawal_purges_the_members_rows() {
+    let lake = Lake::new();
+    let ann = PatientId::parse("pat-ann").unwrap();
+    let bob = PatientId::parse("pat-bob").unwrap();
+    let profiles = [&ann, &bob]
+        .iter()
+        .map(|p| {
+            serde_json::to_string(&MemberProfile {
+                patient_id: (*p).clone(),
+                birth_date: NaiveDate::from_ymd_opt(1960, 2, 29),
+                sex: Some("female".into()),
+                plan_id: Some("HMO-1".into()),
+                region: Some("OH".into()),
+                coverage_start: NaiveDate::from_ymd_opt(2020, 1, 1),
+                coverage_end: None,
+            })
+            .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let profiles_ref = put_object(profiles.as_bytes(), "feeds/b1/_members.ndjson");
+    lake.objects
+        .put(
+            &Path::from("feeds/b1/_members.ndjson"),
+            PutPayload::from(profiles.into_bytes()),
+        )
+        .await
+        .unwrap();
+    let gaps = serde_json::json!([{
+        "measure_id": "cms122", "version": "v13", "period_start": "2026-01-01",
+        "period_end": "2026-12-31", "status": "gap", "missing": ["an HbA1c result in 2026"],
+        "evidence": [{"fact_id": "f1", "date": "2026-03-01", "value": 9.4}]
+    }])
+    .to_string();
+    let gaps_ref = put_object(gaps.as_bytes(), "insights/pat-ann/c1.json");
+    lake.objects
+        .put(
+            &Path::from("insights/pat-ann/c1.json"),
+            PutPayload::from(gaps.into_bytes()),
+        )
+        .await
+        .unwrap();
+
+    let sink = lake.sink().await;
+    let t0 = Utc::now();
+    let events = vec![
+        Envelope::new(
+            EventId::random(),
+            "/p360/test",
+            Event::MembersEnrolled(MembersEnrolled {
+                batch_id: BatchId::parse("b1").unwrap(),
+                profiles: profiles_ref,
+                count: 2,
+                recorded_at: t0,
+            }),
+        ),
+        Envelope::new(
+            EventId::random(),
+            "/p360/test",
+            Event::CareGapsComputed(CareGapsComputed {
+                patient_id: ann.clone(),
+                computation_id: "c1".into(),
+                computed_at: t0,
+                results: gaps_ref,
+            }),
+        ),
+        consent(&ann, true, t0),
+        consent(&bob, true, t0),
+        commit(&lake, &ann, &[glucose(&ann, 120.0)]).await,
+        commit(&lake, &bob, &[glucose(&bob, 130.0), diabetes(&bob)]).await,
+    ];
+    for e in &events {
+        sink.handle(e).await.unwrap();
+    }
+    assert_eq!(lake.count("members").await, 2);
+    assert_eq!(lake.count("care_gaps").await, 1);
+    assert_eq!(lake.count("consent_changes").await, 2);
+    assert_eq!(lake.count("observations").await, 2);
+    let gap = &lake.rows("care_gaps").await[0];
+    assert_eq!(column::<StringArray>(gap, "status").value(0), "gap");
+    assert_eq!(column::<Float64Array>(gap, "evidence_value").value(0), 9.4);
+    let members = &lake.rows("members").await[0];
+    assert_eq!(column::<StringArray>(members, "region").value(0), "OH");
+    // A redelivered enrolment adds nothing.
+    sink.handle(&events[0]).await.unwrap();
+    assert_eq!(lake.count("members").await, 2);
+
+    // Bob withdraws: the flusher compacts at once, and none of Bob's rows stay but his
+    // consent rows (what keeps him out of views).
+    sink.handle(&consent(&bob, false, t0 + chrono::Duration::seconds(5)))
+        .await
+        .unwrap();
+    let bob_key = Pseudonymizer::new([1; 32]).patient_key(bob.as_str());
+    for table in ["members", "observations", "conditions", "graph_changes"] {
+        let keys: Vec<String> = lake
+            .rows(table)
+            .await
+            .iter()
+            .flat_map(|b| {
+                let k = column::<StringArray>(b, "patient_key");
+                (0..k.len())
+                    .map(|i| k.value(i).to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            !keys.contains(&bob_key),
+            "{table} keeps a withdrawn member's rows"
+        );
+        assert!(
+            !keys.is_empty() || table == "conditions",
+            "{table} lost Ann's rows"
+        );
+    }
+    assert_eq!(lake.count("consent_changes").await, 3);
+    // One file per partition after compaction, and the sink still writes afterwards.
+    let members = lake.files("lake/members").await;
+    assert_eq!(
+        members.iter().filter(|k| k.ends_with(".parquet")).count(),
+        1
+    );
+    sink.handle(&commit(&lake, &ann, &[diabetes(&ann)]).await)
+        .await
+        .unwrap();
+    assert_eq!(lake.count("conditions").await, 1);
+}
+
+#[tokio::test]
+async fn compaction_keeps_one_row_per_change_and_merges_small_files() {
+    let lake = Lake::new();
+    let ann = PatientId::parse("pat-ann").unwrap();
+    let sink = lake.sink().await;
+    for v in [100.0, 110.0, 120.0] {
+        sink.handle(&commit(&lake, &ann, &[glucose(&ann, v)]).await)
+            .await
+            .unwrap();
+    }
+    let before = lake.files("lake/observations").await.len();
+    assert!(before >= 2, "expected several small files, got {before}");
+    // A repeated delivery (as Firehose may make): the same file's rows once more.
+    let first = lake.files("lake/observations").await[0].clone();
+    let bytes = lake
+        .objects
+        .get(&Path::from(first.as_str()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let copy = first.replace(".parquet", "-copy.parquet");
+    lake.objects
+        .put(&Path::from(copy.as_str()), PutPayload::from(bytes))
+        .await
+        .unwrap();
+    // First the copy is in no ledger entry (a flush in progress): compaction leaves it alone.
+    let done = p360_sink::lake::compact::compact(&lake.objects, "lake", 1)
+        .await
+        .unwrap();
+    assert!(done.files_written >= 1);
+    assert!(done.files_read >= before);
+    let files = lake.files("lake/observations").await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.contains(&copy));
+    assert_eq!(lake.count("observations").await, 3 + 1);
+    // Once committed, its repeated rows are dropped: one row per change_id.
+    let entry = Entry {
+        batch_id: "redelivered".into(),
+        state: State::Committed,
+        created_at: Utc::now(),
+        commits: Vec::new(),
+        files: vec![copy.clone()],
+        replaces: Vec::new(),
+    };
+    lake.objects
+        .put(
+            &Path::from("lake/_ledger/redelivered.json"),
+            PutPayload::from(serde_json::to_vec(&entry).unwrap()),
+        )
+        .await
+        .unwrap();
+    let done = p360_sink::lake::compact::compact(&lake.objects, "lake", 1)
+        .await
+        .unwrap();
+    assert_eq!(done.duplicate_rows, 1);
+    assert_eq!(lake.files("lake/observations").await.len(), 1);
+    assert_eq!(lake.count("observations").await, 3);
 }

@@ -80,6 +80,12 @@ enum Kind {
     OwnerOrAdmin,
     /// A provider opening a record in an emergency.
     BreakGlass,
+    /// Payor analysts only: population dashboards (recorded under the population, not a
+    /// patient).
+    AnalystOnly,
+    /// The record's patient only, about something the matrix's world does not have (feedback
+    /// on a tip): the patient gets 404, everyone else the owner-only refusal.
+    OwnerOnlyAbsent,
 }
 
 /// The matrix's row for a route. `None`: the route has no row, and the test fails.
@@ -116,6 +122,9 @@ fn kind(method: &str, path: &str) -> Option<Kind> {
         ("post", "/v1/patients/{patient}/episodes") => WriteEpisodes,
         ("post", "/v1/patients/{patient}/device-readings") => OwnerOnly,
         ("post", "/v1/patients/{patient}/device-readings/apple-health") => OwnerOnly,
+        ("get", "/v1/patients/{patient}/tips" | "/v1/patients/{patient}/care-gaps") => OwnerOnly,
+        ("post", "/v1/patients/{patient}/tips/{tip}/feedback") => OwnerOnlyAbsent,
+        ("get", "/v1/insights/dashboards" | "/v1/insights/dashboards/{id}") => AnalystOnly,
         _ => return None,
     })
 }
@@ -225,24 +234,26 @@ fn expect(case: Case, kind: Kind) -> Expect {
     }
     match case {
         Case::Owner => match kind {
-            ProviderOnly | AdminOnly => Deny(403, Trace::Log),
+            ProviderOnly | AdminOnly | AnalystOnly => Deny(403, Trace::Log),
             BreakGlass => Deny(403, Trace::Ledger),
+            OwnerOnlyAbsent => Deny(404, Trace::None),
             _ => Allow(Trace::None),
         },
+        Case::PayorAnalyst if kind == AnalystOnly => Allow(Trace::None),
         Case::OtherPatient | Case::PayorAnalyst => match kind {
-            ProviderOnly | AdminOnly => Deny(403, Trace::Log),
+            ProviderOnly | AdminOnly | AnalystOnly => Deny(403, Trace::Log),
             _ => Deny(403, Trace::Ledger),
         },
         Case::Admin => match kind {
             AdminOnly => Allow(Trace::None),
             OwnerOrAdmin => Allow(Trace::Ledger),
-            ProviderOnly => Deny(403, Trace::Log),
+            ProviderOnly | AnalystOnly => Deny(403, Trace::Log),
             _ => Deny(403, Trace::Ledger),
         },
         _ if is_provider_case(case) => match kind {
             ProviderOnly => Allow(Trace::None),
-            AdminOnly => Deny(403, Trace::Log),
-            OwnerOnly | OwnerOrAdmin => Deny(403, Trace::Ledger),
+            AdminOnly | AnalystOnly => Deny(403, Trace::Log),
+            OwnerOnly | OwnerOrAdmin | OwnerOnlyAbsent => Deny(403, Trace::Ledger),
             BreakGlass => Allow(Trace::Ledger),
             ReadDocuments | ReadLabs | WriteEpisodes => match (case, kind) {
                 (Case::GrantCovers, _) => Allow(Trace::Ledger),
@@ -388,7 +399,9 @@ fn fill(path: &str, ids: &Ids, page: &str) -> String {
         .replace("{grant}", &ids.grant)
         .replace("{page}", page)
         .replace("{batch}", MATRIX_BATCH)
-        .replace("{identity}", "0");
+        .replace("{identity}", "0")
+        .replace("{tip}", "0123456789abcdef")
+        .replace("{id}", "measures");
     if p == "/fhir/Observation" {
         format!("{p}?patient={}", ids.patient)
     } else {
@@ -412,6 +425,7 @@ fn body_for(method: &str, path: &str, world: &World) -> Option<Value> {
         ("post", p) if p.ends_with("/revoke") => json!({"version": 1}),
         ("post", "/v1/feeds/{batch}/review/{identity}") => json!({"decision": "accept"}),
         ("post", "/v1/feeds/{batch}/unlink") => json!({"identity": 1}),
+        ("post", p) if p.ends_with("/feedback") => json!({"action": "dismiss"}),
         ("put", p) if p.ends_with("/analytics-consent") => {
             json!({"population_analytics": false, "personalized_tips": false})
         }
@@ -776,7 +790,8 @@ async fn check_cell(
         Expect::Allow(t) | Expect::Deny(_, t) => t,
         Expect::Filtered => Trace::Ledger,
     };
-    let denied = matches!(expected, Expect::Deny(..));
+    // A 404 for the patient's own request about something absent is no refusal.
+    let denied = matches!(expected, Expect::Deny(code, _) if code != 404);
     let new_log = security_log_since(log_before);
     if denied {
         let want = if code_of(expected) == 401 {

@@ -13,6 +13,10 @@ pub struct Member {
     pub previous_ids: Vec<String>,
     pub person: Person,
     pub plan_id: Option<String>,
+    /// US state of the address (the dashboards' region).
+    pub state: Option<String>,
+    pub coverage_start: Option<chrono::NaiveDate>,
+    pub coverage_end: Option<chrono::NaiveDate>,
 }
 
 const REQUIRED: &[&str] = &["member_id", "first_name", "last_name", "birth_date", "sex"];
@@ -53,6 +57,12 @@ pub fn read(input: impl Read, report: &mut FileReport<'_>) -> Vec<Member> {
                 email: given(row.get("email")),
             },
             plan_id: row.opt("plan_id").map(str::to_string),
+            state: row
+                .opt("state")
+                .map(|s| s.trim().to_ascii_uppercase())
+                .filter(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())),
+            coverage_start: row.opt("coverage_start").and_then(parse_day),
+            coverage_end: row.opt("coverage_end").and_then(parse_day),
         });
     });
     out

@@ -7,12 +7,15 @@
 //! - [`read`]: `Patient/$everything` over HTTP vs a raw SPARQL CONSTRUCT of the same graph;
 //! - [`extract`]: our OCR (warm engines) vs the `tesseract` CLI on the same pages;
 //! - [`matching`]: the member matcher vs Splink on the same person-records;
+//! - [`insights`]: care gaps for a generated population, and the dashboards beside DuckDB on
+//!   the same Parquet files;
 //! - [`enrich`]: a feed batch through the enrich stage, graph writer and lake sink vs parsing
 //!   alone and Oxigraph's bulk loader on the same quads.
 
 pub mod enrich;
 pub mod extract;
 pub mod ingest;
+pub mod insights;
 pub mod matching;
 pub mod queue;
 pub mod read;

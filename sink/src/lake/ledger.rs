@@ -34,6 +34,9 @@ pub struct Entry {
     pub commits: Vec<String>,
     /// Object keys of the batch's Parquet files.
     pub files: Vec<String>,
+    /// A compaction's: the files its one file replaces (deleted once it is committed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,22 @@ impl Ledger {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Every entry, as stored.
+    pub async fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+        let prefix = Path::from(self.prefix.as_str());
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let mut out = Vec::new();
+        for meta in metas {
+            let key = meta.location.to_string();
+            if !key.ends_with(".json") {
+                continue;
+            }
+            let bytes = self.store.get(&meta.location).await?.bytes().await?;
+            out.push(serde_json::from_slice(&bytes).map_err(|_| LedgerError::Corrupt { key })?);
+        }
+        Ok(out)
     }
 
     /// Reads every entry: committed ones give the done set, pending ones are rolled back.

@@ -13,6 +13,7 @@
 //! carry ids only), pseudonymized patient keys from [`pseudonym`]. Raw device samples
 //! (DeviceReadingsStored) come from the object the event names, read when it arrives.
 
+pub mod compact;
 pub mod ledger;
 pub mod pseudonym;
 pub mod tables;
@@ -25,7 +26,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use p360_consent::ConsentStore;
 use p360_events::{
-    AccessRecorded, DeviceReadingsStored, Envelope, Event, EventType, GraphChanged, PatientId,
+    AccessRecorded, AnalyticsConsentChanged, CareGapsComputed, DeviceReadingsStored, Envelope,
+    Event, EventType, GraphChanged, MemberProfile, MembersEnrolled, PatientId,
 };
 use p360_graph::{GraphStore, facts};
 use p360_model::{Fact, FactId};
@@ -37,7 +39,7 @@ use pseudonym::Pseudonymizer;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tables::{ChangeRow, Partitions, ReadingRow};
+use tables::{CareGapRow, ChangeRow, MemberRow, Partitions, ReadingRow};
 use tokio::sync::{mpsc, oneshot};
 
 /// Tuning of the lake sink.
@@ -49,6 +51,9 @@ pub struct LakeConfig {
     pub flush_interval: Duration,
     /// A batch is flushed early once it holds this many changes.
     pub max_rows: usize,
+    /// How often the flusher compacts the lake (small files, withdrawn members' rows);
+    /// `None`: only after a withdrawal.
+    pub compact_interval: Option<Duration>,
 }
 
 impl Default for LakeConfig {
@@ -57,6 +62,7 @@ impl Default for LakeConfig {
             prefix: "lake".into(),
             flush_interval: Duration::from_secs(5),
             max_rows: 2000,
+            compact_interval: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -80,6 +86,12 @@ enum Copied {
         patient: PatientId,
         rows: Vec<ReadingRow>,
     },
+    /// A roster batch's members.
+    Members(Vec<MemberRow>),
+    /// One patient's recomputed care gaps.
+    Gaps(Vec<CareGapRow>),
+    /// An analytics opt-in or withdrawal.
+    Consent(AnalyticsConsentChanged),
 }
 
 impl Waiter {
@@ -88,6 +100,9 @@ impl Waiter {
             Copied::Change { change, .. } => change.changes.len(),
             Copied::Access(_) => 1,
             Copied::Readings { rows, .. } => rows.len(),
+            Copied::Members(rows) => rows.len(),
+            Copied::Gaps(rows) => rows.len(),
+            Copied::Consent(_) => 1,
         }
     }
 }
@@ -108,6 +123,32 @@ struct StoredReading {
     end: Option<chrono::DateTime<chrono::FixedOffset>>,
     value: f64,
     unit: String,
+}
+
+/// The part of a care-gap result (`p360_insights::engine::MeasureResult`, as the insights
+/// stage stores it) that the lake keeps: statuses, periods and evidence ids, no values but the
+/// deciding one.
+#[derive(serde::Deserialize)]
+struct StoredGap {
+    measure_id: String,
+    version: String,
+    period_start: chrono::NaiveDate,
+    period_end: chrono::NaiveDate,
+    status: String,
+    #[serde(default)]
+    evidence: Vec<StoredEvidence>,
+    #[serde(default)]
+    missing: Vec<String>,
+    #[serde(default)]
+    exclusion_reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredEvidence {
+    fact_id: String,
+    date: chrono::NaiveDate,
+    #[serde(default)]
+    value: Option<f64>,
 }
 
 /// The `lake-sink` stage. The ledger is recovered and the flusher started on the first event,
@@ -219,6 +260,89 @@ impl LakeSink {
             .collect())
     }
 
+    /// The bytes of an object an event names: missing is permanent (the event is wrong).
+    async fn object(&self, key: &str, what: &str) -> Result<Bytes, StageError> {
+        match self.objects.get(&Path::from(key)).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| StageError::Transient(e.to_string())),
+            Err(object_store::Error::NotFound { .. }) => Err(StageError::Permanent(format!(
+                "{what} object {key} is missing"
+            ))),
+            Err(e) => Err(StageError::Transient(e.to_string())),
+        }
+    }
+
+    /// The rows of a roster batch's profiles (NDJSON, one [`MemberProfile`] per line).
+    async fn members(&self, m: &MembersEnrolled) -> Result<Vec<MemberRow>, StageError> {
+        let key = &m.profiles.key;
+        let bytes = self.object(key, "member profiles").await?;
+        let mut rows = Vec::new();
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let p: MemberProfile = serde_json::from_slice(line).map_err(|e| {
+                StageError::Permanent(format!(
+                    "member profiles object {key}: line {} is not a profile (column {})",
+                    n + 1,
+                    e.column()
+                ))
+            })?;
+            rows.push(MemberRow {
+                patient_key: self.pseudonyms.patient_key(p.patient_id.as_str()),
+                batch_id: m.batch_id.to_string(),
+                recorded_at: m.recorded_at,
+                birth_date: p.birth_date,
+                sex: p.sex,
+                plan_id: p.plan_id,
+                region: p.region,
+                coverage_start: p.coverage_start,
+                coverage_end: p.coverage_end,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The rows of one patient's care-gap computation.
+    async fn gaps(
+        &self,
+        c: &CareGapsComputed,
+        patient_key: &str,
+    ) -> Result<Vec<CareGapRow>, StageError> {
+        let key = &c.results.key;
+        let bytes = self.object(key, "care-gap results").await?;
+        let results: Vec<StoredGap> = serde_json::from_slice(&bytes).map_err(|e| {
+            StageError::Permanent(format!(
+                "care-gap results object {key} is unreadable (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let latest = r.evidence.iter().max_by_key(|e| e.date);
+                CareGapRow {
+                    patient_key: patient_key.to_owned(),
+                    computation_id: c.computation_id.clone(),
+                    computed_at: c.computed_at,
+                    measure_id: r.measure_id,
+                    measure_version: r.version,
+                    period_start: r.period_start,
+                    period_end: r.period_end,
+                    status: r.status,
+                    evidence_date: latest.map(|e| e.date),
+                    evidence_value: latest.and_then(|e| e.value),
+                    evidence_fact_ids: r.evidence.into_iter().map(|e| e.fact_id).collect(),
+                    exclusion_reason: r.exclusion_reason,
+                    missing: (!r.missing.is_empty()).then(|| r.missing.join("; ")),
+                }
+            })
+            .collect())
+    }
+
     /// A sink opened at once: recovery errors surface here.
     pub async fn open(
         graph: Arc<dyn GraphStore>,
@@ -272,11 +396,19 @@ impl Stage for LakeSink {
             EventType::GraphChanged,
             EventType::AccessRecorded,
             EventType::DeviceReadingsStored,
+            EventType::MembersEnrolled,
+            EventType::CareGapsComputed,
+            EventType::AnalyticsConsentChanged,
         ]
     }
 
     async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
-        let (patient, what, id) = match &event.event {
+        // The key of the ledger's exactly-once record: the patient's key and the event's own id.
+        let key_of = |patient: &PatientId, id: String| {
+            let patient_key = self.pseudonyms.patient_key(patient.as_str());
+            (format!("{patient_key}/{id}"), patient_key)
+        };
+        let (key, patient_key, what) = match &event.event {
             Event::GraphChanged(change) => {
                 if change.changes.is_empty() {
                     return Ok(Vec::new());
@@ -289,34 +421,54 @@ impl Stage for LakeSink {
                     .map_err(|e| {
                         StageError::Permanent(format!("graph change names a bad fact id: {e}"))
                     })?;
+                let (key, pk) = key_of(&change.patient_id, change.commit_id.to_string());
                 (
-                    change.patient_id.clone(),
+                    key,
+                    pk,
                     Copied::Change {
                         change: change.clone(),
                         fact_ids,
                     },
-                    change.commit_id.to_string(),
                 )
             }
-            Event::AccessRecorded(a) => (
-                a.patient_id.clone(),
-                Copied::Access(a.clone()),
-                format!("access-{}", a.ledger_seq),
-            ),
+            Event::AccessRecorded(a) => {
+                let (key, pk) = key_of(&a.patient_id, format!("access-{}", a.ledger_seq));
+                (key, pk, Copied::Access(a.clone()))
+            }
             Event::DeviceReadingsStored(r) => {
-                let key = self.pseudonyms.patient_key(r.patient_id.as_str());
-                let rows = self.readings(r, &key).await?;
+                let (key, pk) = key_of(&r.patient_id, format!("readings-{}", r.received_id));
+                let rows = self.readings(r, &pk).await?;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
                 (
-                    r.patient_id.clone(),
+                    key,
+                    pk,
                     Copied::Readings {
                         patient: r.patient_id.clone(),
                         rows,
                     },
-                    format!("readings-{}", r.received_id),
                 )
+            }
+            Event::MembersEnrolled(m) => {
+                let rows = self.members(m).await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                (
+                    format!("members/{}/{}", m.batch_id, m.profiles.sha256),
+                    String::new(),
+                    Copied::Members(rows),
+                )
+            }
+            Event::CareGapsComputed(c) => {
+                let (key, pk) = key_of(&c.patient_id, format!("gaps-{}", c.computation_id));
+                let rows = self.gaps(c, &pk).await?;
+                (key, pk, Copied::Gaps(rows))
+            }
+            Event::AnalyticsConsentChanged(c) => {
+                let (key, pk) = key_of(&c.patient_id, format!("consent-{}", c.change_id));
+                (key, pk, Copied::Consent(c.clone()))
             }
             other => {
                 return Err(StageError::Permanent(format!(
@@ -329,8 +481,6 @@ impl Stage for LakeSink {
             .opened()
             .await
             .map_err(|e| StageError::Transient(e.to_string()))?;
-        let patient_key = self.pseudonyms.patient_key(patient.as_str());
-        let key = format!("{patient_key}/{id}");
         if opened.done.lock().is_ok_and(|d| d.contains(&key)) {
             tracing::info!(event_id = %event.id, "commit already in the lake");
             return Ok(Vec::new());
@@ -369,6 +519,7 @@ struct Flusher {
 
 impl Flusher {
     async fn run(mut self, mut rx: mpsc::Receiver<Waiter>) {
+        let mut last_compaction = tokio::time::Instant::now();
         while let Some(first) = rx.recv().await {
             let deadline = tokio::time::Instant::now() + self.config.flush_interval;
             let mut rows = first.rows();
@@ -389,9 +540,34 @@ impl Flusher {
             if let Err(e) = &result {
                 tracing::warn!(error = %e, events = batch.len(), "lake flush failed; the events will be retried");
             }
+            let withdrawal = result.is_ok()
+                && batch
+                    .iter()
+                    .any(|w| matches!(&w.what, Copied::Consent(c) if !c.population_analytics));
+            if withdrawal {
+                // Before the ack: once a withdrawal is acknowledged, the member's rows are gone.
+                last_compaction = tokio::time::Instant::now();
+                self.compact().await;
+            }
             for w in batch {
                 let _ = w.reply.send(result.clone());
             }
+            let due = self
+                .config
+                .compact_interval
+                .is_some_and(|every| last_compaction.elapsed() >= every);
+            if due {
+                last_compaction = tokio::time::Instant::now();
+                self.compact().await;
+            }
+        }
+    }
+
+    /// Between flushes: the ledger has this one writer. A failure is retried at the next one
+    /// (views already exclude withdrawn members; compaction makes it physical).
+    async fn compact(&self) {
+        if let Err(e) = compact::compact(&self.objects, &self.config.prefix, 1).await {
+            tracing::warn!(error = %e, "lake compaction failed; retried at the next one");
         }
     }
 
@@ -444,6 +620,17 @@ impl Flusher {
                         tables::add_reading(&mut parts, r, consent);
                     }
                 }
+                Copied::Members(rows) => {
+                    for m in rows {
+                        tables::add_member(&mut parts, m);
+                    }
+                }
+                Copied::Gaps(rows) => {
+                    for g in rows {
+                        tables::add_care_gap(&mut parts, g);
+                    }
+                }
+                Copied::Consent(c) => tables::add_consent_change(&mut parts, &w.patient_key, c),
             }
         }
         let batch_id = format!(
@@ -470,6 +657,7 @@ impl Flusher {
             created_at: Utc::now(),
             commits: todo.iter().map(|w| w.key.clone()).collect(),
             files: files.iter().map(|(k, _)| k.clone()).collect(),
+            replaces: Vec::new(),
         };
         self.ledger.write(&entry).await.map_err(|e| e.to_string())?;
         let written = async {
@@ -515,7 +703,9 @@ impl Flusher {
             .filter_map(|w| match &w.what {
                 Copied::Change { change, .. } => Some(&change.patient_id),
                 Copied::Readings { patient, .. } => Some(patient),
-                Copied::Access(_) => None,
+                Copied::Access(_) | Copied::Members(_) | Copied::Gaps(_) | Copied::Consent(_) => {
+                    None
+                }
             })
             .collect();
         let mut out = HashSet::new();
@@ -543,7 +733,11 @@ impl Flusher {
                     .iter()
                     .map(|id| (change.patient_id.clone(), id.clone()))
                     .collect::<Vec<_>>(),
-                Copied::Access(_) | Copied::Readings { .. } => Vec::new(),
+                Copied::Access(_)
+                | Copied::Readings { .. }
+                | Copied::Members(_)
+                | Copied::Gaps(_)
+                | Copied::Consent(_) => Vec::new(),
             })
             .collect();
         let wanted: Vec<_> = wanted.into_iter().collect();
@@ -575,7 +769,7 @@ fn change_kind(k: p360_events::ChangeKind) -> &'static str {
 }
 
 /// One Parquet file (Snappy, statistics on) of a table's rows.
-fn encode(rows: &tables::TableRows) -> Result<Bytes, String> {
+pub fn encode(rows: &tables::TableRows) -> Result<Bytes, String> {
     let batch = rows.finish().map_err(|e| e.to_string())?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)

@@ -15,7 +15,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use p360_events::{AccessOutcome, AccessRecorded};
 use p360_graph::facts::status_str;
-use p360_model::{Fact, FactBody, Value};
+use p360_model::{Fact, FactBody, Value, When};
 use std::sync::Arc;
 
 /// A table of the lake.
@@ -25,20 +25,118 @@ pub enum Table {
     Observations,
     Conditions,
     Medications,
+    Encounters,
+    Procedures,
+    Immunizations,
+    Allergies,
+    Documents,
     /// The access ledger's entries (who read or wrote which record, under which grant).
     AccessLog,
     /// Raw wearable and home-device samples (the graph holds their daily summaries).
     DeviceReadings,
+    /// Members' enrolment from the payor's roster (birth year, sex, plan, region, coverage).
+    Members,
+    /// Care-gap results, one row per patient, measure and computation.
+    CareGaps,
+    /// Every analytics opt-in and withdrawal: population views keep to members whose latest
+    /// row opts in.
+    ConsentChanges,
+}
+
+/// A column: name, kind, and its meaning (the data dictionary, `LAKE.md`, is generated from
+/// these, and so are the Glue tables in `infra/`).
+pub type Column = (&'static str, Kind, &'static str);
+
+const PATIENT_KEY: Column = (
+    "patient_key",
+    Kind::Str,
+    "Keyed hash (HMAC-SHA256) of the patient id: the same member has the same key in every table; the id cannot be recovered from it",
+);
+const CHANGE_ID: Column = (
+    "change_id",
+    Kind::Str,
+    "Unique id of the change this row records: a reader keeps one row per change_id (deliveries can repeat on AWS, where Firehose is at-least-once)",
+);
+const FACT_ID: Column = (
+    "fact_id",
+    Kind::Str,
+    "Id of the fact in the patient graph (stable across changes of the fact)",
+);
+const COMMIT_ID: Column = (
+    "commit_id",
+    Kind::Str,
+    "Graph transaction that made the change",
+);
+const COMMITTED_AT: Column = (
+    "committed_at",
+    Kind::Ts,
+    "When the graph committed the change (UTC); the latest row per fact_id is the fact's current state",
+);
+const CHANGE_KIND: Column = (
+    "change_kind",
+    Kind::Str,
+    "added | source_attached | status_changed | corrected | removed | source_detached",
+);
+const STATUS: Column = (
+    "status",
+    Kind::Str,
+    "unconfirmed | confirmed | entered-in-error (entered-in-error rows retract the fact)",
+);
+const CODE_SYSTEM: Column = (
+    "code_system",
+    Kind::OptStr,
+    "Canonical URI of the code's system",
+);
+const CODE: Column = ("code", Kind::OptStr, "The fact's main code");
+const DISPLAY: Column = ("display", Kind::OptStr, "The code's display name");
+const SOURCE_COUNT: Column = (
+    "source_count",
+    Kind::U32,
+    "How many sources state the fact (\"confirmed by N sources\")",
+);
+const SOURCE_KINDS: Column = (
+    "source_kinds",
+    Kind::Str,
+    "Comma-separated kinds of those sources: ocr, manual_entry, payor_feed, fhir_store, device, provider, patient_upload",
+);
+const MIN_CONFIDENCE: Column = (
+    "min_confidence",
+    Kind::OptF64,
+    "Lowest extraction confidence among the sources (0-1), when any source has one",
+);
+const ANALYTICS_CONSENT: Column = (
+    "analytics_consent",
+    Kind::Bool,
+    "The patient's population-analytics opt-in when the row was written (informational: views decide by consent_changes)",
+);
+
+/// The columns every fact table starts with.
+macro_rules! fact_columns {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            PATIENT_KEY, FACT_ID, CHANGE_ID, COMMIT_ID, COMMITTED_AT, CHANGE_KIND, STATUS,
+            CODE_SYSTEM, CODE, DISPLAY, $($extra,)* SOURCE_COUNT, SOURCE_KINDS, MIN_CONFIDENCE,
+            ANALYTICS_CONSENT,
+        ]
+    };
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 14] = [
         Table::GraphChanges,
         Table::Observations,
         Table::Conditions,
         Table::Medications,
+        Table::Encounters,
+        Table::Procedures,
+        Table::Immunizations,
+        Table::Allergies,
+        Table::Documents,
         Table::AccessLog,
         Table::DeviceReadings,
+        Table::Members,
+        Table::CareGaps,
+        Table::ConsentChanges,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,125 +145,294 @@ impl Table {
             Table::Observations => "observations",
             Table::Conditions => "conditions",
             Table::Medications => "medications",
+            Table::Encounters => "encounters",
+            Table::Procedures => "procedures",
+            Table::Immunizations => "immunizations",
+            Table::Allergies => "allergies",
+            Table::Documents => "documents",
             Table::AccessLog => "access_log",
             Table::DeviceReadings => "device_readings",
+            Table::Members => "members",
+            Table::CareGaps => "care_gaps",
+            Table::ConsentChanges => "consent_changes",
         }
     }
 
-    /// The typed table a fact's rows go to, if any.
-    fn of(fact: &Fact) -> Option<Table> {
+    /// What a row of the table is, for the data dictionary.
+    pub fn description(self) -> &'static str {
+        match self {
+            Table::GraphChanges => {
+                "One row per change of a fact in a patient graph, of every fact type (ids and categories only)."
+            }
+            Table::Observations => {
+                "Laboratory results, vital signs and activity summaries: one row per change of an Observation fact."
+            }
+            Table::Conditions => {
+                "Diagnoses and problems (ICD-10-CM): one row per change of a Condition fact."
+            }
+            Table::Medications => {
+                "Medications (RxNorm), from lists, photos and pharmacy fills: one row per change of a MedicationStatement fact."
+            }
+            Table::Encounters => {
+                "Visits and medical episodes (claims, providers' episodes): one row per change of an Encounter fact."
+            }
+            Table::Procedures => "Procedures (CPT): one row per change of a Procedure fact.",
+            Table::Immunizations => {
+                "Vaccines given (CVX): one row per change of an Immunization fact."
+            }
+            Table::Allergies => {
+                "Allergies and intolerances: one row per change of an AllergyIntolerance fact."
+            }
+            Table::Documents => {
+                "Documents in the record (photos, uploads; their type and size, never their content): one row per change of a DocumentReference fact."
+            }
+            Table::AccessLog => {
+                "The access ledger: one row per access to a record by someone other than the patient, permitted or refused."
+            }
+            Table::DeviceReadings => {
+                "Raw wearable and home-device samples, each once (the graph holds daily summaries)."
+            }
+            Table::Members => {
+                "Enrolment from the payor's roster: one row per member and roster batch; the latest row per patient_key is current."
+            }
+            Table::CareGaps => {
+                "Care-gap results: one row per patient, measure and computation; the latest computed_at per patient_key and measure_id is current."
+            }
+            Table::ConsentChanges => {
+                "Analytics opt-ins and withdrawals: one row per change; population views keep members whose latest row has population_analytics = true."
+            }
+        }
+    }
+
+    /// The typed table a fact's rows go to.
+    fn of(fact: &Fact) -> Table {
         match fact.body {
-            FactBody::Observation(_) => Some(Table::Observations),
-            FactBody::Condition(_) => Some(Table::Conditions),
-            FactBody::Medication(_) => Some(Table::Medications),
-            _ => None,
+            FactBody::Observation(_) => Table::Observations,
+            FactBody::Condition(_) => Table::Conditions,
+            FactBody::Medication(_) => Table::Medications,
+            FactBody::Procedure(_) => Table::Procedures,
+            FactBody::Allergy(_) => Table::Allergies,
+            FactBody::Immunization(_) => Table::Immunizations,
+            FactBody::Encounter(_) => Table::Encounters,
+            FactBody::Document(_) => Table::Documents,
         }
     }
 
-    fn columns(self) -> &'static [(&'static str, Kind)] {
+    pub fn columns(self) -> &'static [Column] {
         use Kind::*;
         match self {
             Table::GraphChanges => &[
-                ("patient_key", Str),
-                ("commit_id", Str),
-                ("committed_at", Ts),
-                ("fact_id", Str),
-                ("category", Str),
-                ("change_kind", Str),
-                ("resource_type", OptStr),
-                ("status", OptStr),
-                ("source_count", U32),
+                PATIENT_KEY,
+                CHANGE_ID,
+                COMMIT_ID,
+                COMMITTED_AT,
+                FACT_ID,
+                (
+                    "category",
+                    Str,
+                    "Clinical category, e.g. laboratory, condition, medication",
+                ),
+                CHANGE_KIND,
+                (
+                    "resource_type",
+                    OptStr,
+                    "FHIR resource type of the fact; empty when the fact no longer exists",
+                ),
+                (
+                    "status",
+                    OptStr,
+                    "The fact's status after the change; empty when it no longer exists",
+                ),
+                SOURCE_COUNT,
             ],
-            Table::Observations => &[
-                ("patient_key", Str),
-                ("fact_id", Str),
-                ("commit_id", Str),
-                ("committed_at", Ts),
-                ("change_kind", Str),
-                ("status", Str),
-                ("kind", Str),
-                ("code_system", OptStr),
-                ("code", OptStr),
-                ("display", OptStr),
-                ("effective_date", Date),
-                ("value", OptF64),
-                ("unit", OptStr),
-                ("comparator", OptStr),
-                ("value_text", OptStr),
-                ("interpretation", OptStr),
-                ("reference_low", OptF64),
-                ("reference_high", OptF64),
-                ("source_count", U32),
-                ("source_kinds", Str),
-                ("min_confidence", OptF64),
-                ("analytics_consent", Bool),
+            Table::Observations => fact_columns![
+                ("kind", Str, "laboratory | vital-signs | activity"),
+                ("effective_date", Date, "Day the observation is about"),
+                ("value", OptF64, "Numeric value"),
+                ("unit", OptStr, "UCUM unit of value"),
+                ("comparator", OptStr, "< <= >= > when the value is a bound"),
+                ("value_text", OptStr, "A textual or coded result"),
+                ("interpretation", OptStr, "N H L A HH LL"),
+                ("reference_low", OptF64, "Reference range low, in unit"),
+                ("reference_high", OptF64, "Reference range high, in unit"),
             ],
-            Table::Conditions => &[
-                ("patient_key", Str),
-                ("fact_id", Str),
-                ("commit_id", Str),
-                ("committed_at", Ts),
-                ("change_kind", Str),
-                ("status", Str),
-                ("code_system", OptStr),
-                ("code", OptStr),
-                ("display", OptStr),
-                ("clinical_status", Str),
-                ("onset_date", OptDate),
-                ("recorded_date", OptDate),
-                ("source_count", U32),
-                ("source_kinds", Str),
-                ("min_confidence", OptF64),
-                ("analytics_consent", Bool),
+            Table::Conditions => fact_columns![
+                ("clinical_status", Str, "active | resolved | inactive"),
+                (
+                    "onset_date",
+                    OptDate,
+                    "Onset (or first claim's service day)"
+                ),
+                ("recorded_date", OptDate, "When it was recorded"),
             ],
-            Table::Medications => &[
-                ("patient_key", Str),
-                ("fact_id", Str),
-                ("commit_id", Str),
-                ("committed_at", Ts),
-                ("change_kind", Str),
-                ("status", Str),
-                ("code_system", OptStr),
-                ("code", OptStr),
-                ("display", OptStr),
-                ("medication_text", Str),
-                ("strength", OptStr),
-                ("form", OptStr),
-                ("dosage", OptStr),
-                ("medication_status", Str),
-                ("start_date", OptDate),
-                ("source_count", U32),
-                ("source_kinds", Str),
-                ("min_confidence", OptF64),
-                ("analytics_consent", Bool),
+            Table::Medications => fact_columns![
+                (
+                    "medication_text",
+                    Str,
+                    "The medication as written or as the pharmacy named it"
+                ),
+                ("strength", OptStr, "Strength, e.g. 500 mg"),
+                ("form", OptStr, "Dose form"),
+                ("dosage", OptStr, "Dosage instructions"),
+                ("medication_status", Str, "active | stopped | completed"),
+                ("start_date", OptDate, "Start or first fill"),
+                ("end_date", OptDate, "End or last fill"),
+            ],
+            Table::Encounters => fact_columns![
+                (
+                    "class",
+                    Str,
+                    "Encounter class as the source states it (e.g. AMB, EMER, IMP, or a claim type)"
+                ),
+                ("start_date", Date, "First day of the encounter"),
+                ("end_date", OptDate, "Last day, when it spans days"),
+                ("reason_code", OptStr, "First reason code (ICD-10-CM)"),
+                (
+                    "practitioner_npi",
+                    OptStr,
+                    "NPI of the rendering practitioner (a provider id, not patient data)"
+                ),
+            ],
+            Table::Procedures => fact_columns![("performed_date", Date, "Day performed")],
+            Table::Immunizations => fact_columns![("occurred_date", Date, "Day given")],
+            Table::Allergies => fact_columns![
+                ("substance", Str, "The substance as named"),
+                ("reaction", OptStr, "The reaction, when stated"),
+                ("recorded_date", OptDate, "When it was recorded"),
+            ],
+            Table::Documents => fact_columns![
+                ("media_type", Str, "Media type detected from the bytes"),
+                ("size", U64, "Size in bytes"),
+                ("document_date", Date, "Day the document is about"),
             ],
             Table::AccessLog => &[
-                ("patient_key", Str),
-                ("ledger_seq", U64),
-                ("at", Ts),
-                ("actor_id", Str),
-                ("actor_role", Str),
-                ("grant_id", OptStr),
-                ("resource_types", Str),
-                ("purpose", Str),
-                ("outcome", Str),
-                ("break_glass", Bool),
+                PATIENT_KEY,
+                CHANGE_ID,
+                (
+                    "ledger_seq",
+                    U64,
+                    "Position in the patient's hash-chained ledger",
+                ),
+                ("at", Ts, "When the access happened (UTC)"),
+                (
+                    "actor_id",
+                    Str,
+                    "Id of the user who acted (a provider, analyst or the system)",
+                ),
+                (
+                    "actor_role",
+                    Str,
+                    "patient | provider | payor_analyst | admin | system",
+                ),
+                ("grant_id", OptStr, "The grant that permitted it"),
+                (
+                    "resource_types",
+                    Str,
+                    "Comma-separated FHIR resource types touched",
+                ),
+                (
+                    "purpose",
+                    Str,
+                    "Purpose of use (TREAT, ETREAT for break-glass, HOPERAT, ...)",
+                ),
+                ("outcome", Str, "permit | deny"),
+                ("break_glass", Bool, "Emergency access"),
             ],
             Table::DeviceReadings => &[
-                ("patient_key", Str),
-                ("device_key", Str),
-                ("metric", Str),
-                ("start", Ts),
-                ("end", OptTs),
+                PATIENT_KEY,
+                CHANGE_ID,
+                ("device_key", Str, "Keyed hash of (patient, device id)"),
+                ("metric", Str, "e.g. heart_rate, steps, blood_glucose"),
+                ("start", Ts, "Start of the sample (UTC)"),
+                ("end", OptTs, "End of the sample, for intervals"),
                 // The start's day where it was measured: the day its summary counts it in.
-                ("local_date", Date),
-                ("utc_offset_minutes", I32),
-                ("value", OptF64),
-                ("unit", Str),
+                ("local_date", Date, "Day of the start where it was measured"),
+                (
+                    "utc_offset_minutes",
+                    I32,
+                    "UTC offset where it was measured",
+                ),
+                ("value", OptF64, "The sample's value"),
+                ("unit", Str, "UCUM unit"),
                 // The DeviceReadingsReceived that brought it: with the patient, its batch.
-                ("received_id", Str),
-                ("stored_at", Ts),
-                ("analytics_consent", Bool),
+                ("received_id", Str, "The upload that brought it"),
+                ("stored_at", Ts, "When p360 stored it (UTC)"),
+                ANALYTICS_CONSENT,
+            ],
+            Table::Members => &[
+                PATIENT_KEY,
+                CHANGE_ID,
+                ("batch_id", Str, "The roster batch that stated it"),
+                ("recorded_at", Ts, "When p360 read the roster (UTC)"),
+                (
+                    "birth_date",
+                    OptDate,
+                    "Date of birth (the lake is a limited data set: dates are kept, names, member ids and addresses are not)",
+                ),
+                ("sex", OptStr, "female | male"),
+                ("plan_id", OptStr, "The member's plan"),
+                ("region", OptStr, "US state of the member's address"),
+                ("coverage_start", OptDate, "First day of coverage"),
+                (
+                    "coverage_end",
+                    OptDate,
+                    "Last day of coverage; empty while covered",
+                ),
+            ],
+            Table::CareGaps => &[
+                PATIENT_KEY,
+                CHANGE_ID,
+                (
+                    "computation_id",
+                    Str,
+                    "The computation that produced the row",
+                ),
+                ("computed_at", Ts, "When it was computed (UTC)"),
+                (
+                    "measure_id",
+                    Str,
+                    "cms122 | cms165 | cms125 | cms130 | kidney | cms347 | flu | ...",
+                ),
+                (
+                    "measure_version",
+                    Str,
+                    "Version of the measure's specification",
+                ),
+                ("period_start", Date, "First day of the measurement period"),
+                ("period_end", Date, "Last day of the measurement period"),
+                (
+                    "status",
+                    Str,
+                    "met | gap | excluded | insufficient_data | not_applicable",
+                ),
+                (
+                    "evidence_fact_ids",
+                    Str,
+                    "Comma-separated ids of the facts that decided it",
+                ),
+                ("evidence_date", OptDate, "Latest day among the evidence"),
+                (
+                    "evidence_value",
+                    OptF64,
+                    "Value of the deciding result, when it has one (e.g. the latest HbA1c)",
+                ),
+                ("exclusion_reason", OptStr, "Why the patient is excluded"),
+                (
+                    "missing",
+                    OptStr,
+                    "What data would decide it, for insufficient_data and gaps",
+                ),
+            ],
+            Table::ConsentChanges => &[
+                PATIENT_KEY,
+                CHANGE_ID,
+                ("changed_at", Ts, "When the patient made the choice (UTC)"),
+                (
+                    "population_analytics",
+                    Bool,
+                    "Included in population dashboards",
+                ),
+                ("personalized_tips", Bool, "Sent personalised tips"),
             ],
         }
     }
@@ -174,14 +441,14 @@ impl Table {
         let fields: Vec<Field> = self
             .columns()
             .iter()
-            .map(|(name, kind)| Field::new(*name, kind.data_type(), kind.nullable()))
+            .map(|(name, kind, _)| Field::new(*name, kind.data_type(), kind.nullable()))
             .collect();
         Arc::new(Schema::new(fields))
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
     Str,
     OptStr,
     OptF64,
@@ -211,7 +478,36 @@ impl Kind {
         }
     }
 
-    fn nullable(self) -> bool {
+    /// The type as SQL engines (DuckDB, DataFusion, Athena) name it.
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            Kind::Str | Kind::OptStr => "string",
+            Kind::OptF64 => "double",
+            Kind::U32 => "int (unsigned 32)",
+            Kind::U64 => "bigint (unsigned 64)",
+            Kind::Bool => "boolean",
+            Kind::Date | Kind::OptDate => "date",
+            Kind::Ts | Kind::OptTs => "timestamp (µs, UTC)",
+            Kind::I32 => "int",
+        }
+    }
+
+    /// The Hive/Glue type of the column.
+    pub fn glue_type(self) -> &'static str {
+        match self {
+            Kind::Str | Kind::OptStr => "string",
+            Kind::OptF64 => "double",
+            // Glue has no unsigned types: the next wider signed one holds every value.
+            Kind::U32 => "bigint",
+            Kind::U64 => "decimal(20,0)",
+            Kind::Bool => "boolean",
+            Kind::Date | Kind::OptDate => "date",
+            Kind::Ts | Kind::OptTs => "timestamp",
+            Kind::I32 => "int",
+        }
+    }
+
+    pub fn nullable(self) -> bool {
         matches!(
             self,
             Kind::OptStr | Kind::OptF64 | Kind::OptDate | Kind::OptTs
@@ -247,6 +543,14 @@ pub struct ChangeRow {
     pub analytics_consent: bool,
 }
 
+impl ChangeRow {
+    /// A graph change of one fact: commit and fact (a commit is per patient, the key keeps it
+    /// unique if it ever is not).
+    pub fn change_id(&self) -> String {
+        format!("{}/{}/{}", self.patient_key, self.commit_id, self.fact_id)
+    }
+}
+
 /// Rows of one table, being collected for one Parquet file.
 pub struct TableRows {
     table: Table,
@@ -273,7 +577,7 @@ impl TableRows {
     /// row or of the wrong kind), caught by the tests.
     pub fn finish(&self) -> Result<RecordBatch, ArrowError> {
         let mut arrays: Vec<ArrayRef> = Vec::new();
-        for (name, kind) in self.table.columns() {
+        for (name, kind, _) in self.table.columns() {
             let cells = self
                 .rows
                 .iter()
@@ -407,6 +711,7 @@ fn common(change: &ChangeRow, fact: &Fact) -> Vec<(&'static str, Cell)> {
     vec![
         ("patient_key", s(&change.patient_key)),
         ("fact_id", s(&change.fact_id)),
+        ("change_id", s(&change.change_id())),
         ("commit_id", s(&change.commit_id)),
         ("committed_at", Cell::Ts(change.committed_at)),
         ("change_kind", s(&change.change_kind)),
@@ -428,6 +733,10 @@ fn common(change: &ChangeRow, fact: &Fact) -> Vec<(&'static str, Cell)> {
 pub fn add_access(tables: &mut Partitions, patient_key: &str, a: &AccessRecorded) {
     let row = vec![
         ("patient_key", s(patient_key)),
+        (
+            "change_id",
+            s(&format!("{patient_key}/access/{}", a.ledger_seq)),
+        ),
         ("ledger_seq", Cell::U64(a.ledger_seq)),
         ("at", Cell::Ts(a.at)),
         ("actor_id", s(a.actor_id.as_str())),
@@ -469,6 +778,16 @@ pub struct ReadingRow {
 pub fn add_reading(tables: &mut Partitions, r: &ReadingRow, analytics_consent: bool) {
     let row = vec![
         ("patient_key", s(&r.patient_key)),
+        (
+            "change_id",
+            s(&format!(
+                "{}/{}/{}/{}",
+                r.received_id,
+                r.device_key,
+                r.metric,
+                r.start.to_rfc3339()
+            )),
+        ),
         ("device_key", s(&r.device_key)),
         ("metric", s(&r.metric)),
         ("start", Cell::Ts(r.start.to_utc())),
@@ -498,6 +817,7 @@ pub type Partitions = std::collections::BTreeMap<(Table, NaiveDate), TableRows>;
 pub fn add_change(tables: &mut Partitions, change: &ChangeRow, fact: Option<&Fact>) {
     let log = vec![
         ("patient_key", s(&change.patient_key)),
+        ("change_id", s(&change.change_id())),
         ("commit_id", s(&change.commit_id)),
         ("committed_at", Cell::Ts(change.committed_at)),
         ("fact_id", s(&change.fact_id)),
@@ -516,7 +836,7 @@ pub fn add_change(tables: &mut Partitions, change: &ChangeRow, fact: Option<&Fac
         .or_insert_with(|| TableRows::new(Table::GraphChanges))
         .push(log);
     let Some(fact) = fact else { return };
-    let Some(table) = Table::of(fact) else { return };
+    let table = Table::of(fact);
     let mut row = common(change, fact);
     match &fact.body {
         FactBody::Observation(o) => {
@@ -553,23 +873,245 @@ pub fn add_change(tables: &mut Partitions, change: &ChangeRow, fact: Option<&Fac
             ("onset_date", Cell::Date(c.onset)),
             ("recorded_date", Cell::Date(c.recorded)),
         ]),
-        FactBody::Medication(m) => row.extend([
-            ("medication_text", s(&m.text)),
-            ("strength", os(m.strength.as_deref())),
-            ("form", os(m.form.as_deref())),
-            ("dosage", os(m.dosage.as_deref())),
-            ("medication_status", s(m.status.code())),
-            (
-                "start_date",
-                Cell::Date(m.effective.as_ref().map(|w| w.day())),
-            ),
+        FactBody::Medication(m) => {
+            let (start, end) = match &m.effective {
+                Some(When::Period { start, end }) => (Some(*start), *end),
+                Some(w) => (Some(w.day()), None),
+                None => (None, None),
+            };
+            row.extend([
+                ("medication_text", s(&m.text)),
+                ("strength", os(m.strength.as_deref())),
+                ("form", os(m.form.as_deref())),
+                ("dosage", os(m.dosage.as_deref())),
+                ("medication_status", s(m.status.code())),
+                ("start_date", Cell::Date(start)),
+                ("end_date", Cell::Date(end)),
+            ]);
+        }
+        FactBody::Encounter(e) => {
+            let end = match &e.period {
+                When::Period { end, .. } => *end,
+                _ => None,
+            };
+            row.extend([
+                ("class", s(&e.class)),
+                ("start_date", Cell::Date(Some(e.period.day()))),
+                ("end_date", Cell::Date(end)),
+                ("reason_code", os(e.reason.first().map(|c| c.code.as_str()))),
+                ("practitioner_npi", os(e.practitioner_npi.as_deref())),
+            ]);
+        }
+        FactBody::Procedure(p) => {
+            row.push(("performed_date", Cell::Date(Some(p.performed.day()))));
+        }
+        FactBody::Immunization(i) => {
+            row.push(("occurred_date", Cell::Date(Some(i.occurred.day()))));
+        }
+        FactBody::Allergy(a) => row.extend([
+            ("substance", s(&a.text)),
+            ("reaction", os(a.reaction.as_deref())),
+            ("recorded_date", Cell::Date(a.recorded)),
         ]),
-        _ => return,
+        FactBody::Document(d) => row.extend([
+            ("media_type", s(&d.media_type)),
+            ("size", Cell::U64(d.size)),
+            ("document_date", Cell::Date(Some(d.date.day()))),
+        ]),
     }
     tables
         .entry((table, day))
         .or_insert_with(|| TableRows::new(table))
         .push(row);
+}
+
+/// One member's enrolment, as the lake keeps it (no name, member id or address).
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub patient_key: String,
+    pub batch_id: String,
+    pub recorded_at: DateTime<Utc>,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<String>,
+    pub plan_id: Option<String>,
+    pub region: Option<String>,
+    pub coverage_start: Option<NaiveDate>,
+    pub coverage_end: Option<NaiveDate>,
+}
+
+pub fn add_member(tables: &mut Partitions, m: &MemberRow) {
+    let row = vec![
+        ("patient_key", s(&m.patient_key)),
+        (
+            "change_id",
+            s(&format!("{}/members/{}", m.patient_key, m.batch_id)),
+        ),
+        ("batch_id", s(&m.batch_id)),
+        ("recorded_at", Cell::Ts(m.recorded_at)),
+        ("birth_date", Cell::Date(m.birth_date)),
+        ("sex", os(m.sex.as_deref())),
+        ("plan_id", os(m.plan_id.as_deref())),
+        ("region", os(m.region.as_deref())),
+        ("coverage_start", Cell::Date(m.coverage_start)),
+        ("coverage_end", Cell::Date(m.coverage_end)),
+    ];
+    tables
+        .entry((Table::Members, m.recorded_at.date_naive()))
+        .or_insert_with(|| TableRows::new(Table::Members))
+        .push(row);
+}
+
+/// One care-gap result of one patient and measure.
+#[derive(Debug, Clone)]
+pub struct CareGapRow {
+    pub patient_key: String,
+    pub computation_id: String,
+    pub computed_at: DateTime<Utc>,
+    pub measure_id: String,
+    pub measure_version: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub status: String,
+    pub evidence_fact_ids: Vec<String>,
+    pub evidence_date: Option<NaiveDate>,
+    pub evidence_value: Option<f64>,
+    pub exclusion_reason: Option<String>,
+    pub missing: Option<String>,
+}
+
+pub fn add_care_gap(tables: &mut Partitions, g: &CareGapRow) {
+    let row = vec![
+        ("patient_key", s(&g.patient_key)),
+        (
+            "change_id",
+            s(&format!(
+                "{}/{}/{}",
+                g.patient_key, g.computation_id, g.measure_id
+            )),
+        ),
+        ("computation_id", s(&g.computation_id)),
+        ("computed_at", Cell::Ts(g.computed_at)),
+        ("measure_id", s(&g.measure_id)),
+        ("measure_version", s(&g.measure_version)),
+        ("period_start", Cell::Date(Some(g.period_start))),
+        ("period_end", Cell::Date(Some(g.period_end))),
+        ("status", s(&g.status)),
+        ("evidence_fact_ids", s(&g.evidence_fact_ids.join(","))),
+        ("evidence_date", Cell::Date(g.evidence_date)),
+        ("evidence_value", Cell::F64(g.evidence_value)),
+        ("exclusion_reason", os(g.exclusion_reason.as_deref())),
+        ("missing", os(g.missing.as_deref())),
+    ];
+    tables
+        .entry((Table::CareGaps, g.computed_at.date_naive()))
+        .or_insert_with(|| TableRows::new(Table::CareGaps))
+        .push(row);
+}
+
+/// One analytics opt-in or withdrawal.
+pub fn add_consent_change(
+    tables: &mut Partitions,
+    patient_key: &str,
+    c: &p360_events::AnalyticsConsentChanged,
+) {
+    let row = vec![
+        ("patient_key", s(patient_key)),
+        (
+            "change_id",
+            s(&format!("{patient_key}/consent/{}", c.change_id)),
+        ),
+        ("changed_at", Cell::Ts(c.changed_at)),
+        ("population_analytics", Cell::Bool(c.population_analytics)),
+        ("personalized_tips", Cell::Bool(c.personalized_tips)),
+    ];
+    tables
+        .entry((Table::ConsentChanges, c.changed_at.date_naive()))
+        .or_insert_with(|| TableRows::new(Table::ConsentChanges))
+        .push(row);
+}
+
+/// The data dictionary (`LAKE.md`), generated from the tables' definitions.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# The p360 lake: data dictionary\n\n\
+         Generated from `sink/src/lake/tables.rs` (`P360_BLESS=1 cargo test -p p360-sink --test \
+         lake_schema`); that test fails when this file and the code disagree. Do not edit by hand.\n\n\
+         Files: `<prefix>/<table>/year=YYYY/month=MM/day=DD/part-<batch>.parquet` (Snappy), \
+         partitioned by the day (UTC) of the row's time column. Patient ids never appear: \
+         `patient_key` is a keyed hash. Every table is a change log; `change_id` is unique per \
+         change, so a reader de-duplicates repeated deliveries by keeping one row per \
+         `change_id`. The views in `insights/sql/` (the same SQL as the Athena views in \
+         `infra/athena/`) give the current state: the latest row per fact, without removed or \
+         entered-in-error facts, and only members whose latest `consent_changes` row opts in.\n",
+    );
+    for t in Table::ALL {
+        out.push_str(&format!("\n## `{}`\n\n{}\n\n", t.name(), t.description()));
+        out.push_str("| column | type | null | meaning |\n|---|---|---|---|\n");
+        for (name, kind, what) in t.columns() {
+            out.push_str(&format!(
+                "| `{name}` | {} | {} | {} |\n",
+                kind.sql_type(),
+                if kind.nullable() { "yes" } else { "no" },
+                what.replace('|', "\\|")
+            ));
+        }
+    }
+    out
+}
+
+/// The Glue tables of the lake, as a CloudFormation template (`infra/lake-tables.yaml`,
+/// generated: a test fails when it and the code disagree). Partitions are projected from the
+/// `year=/month=/day=` keys, so Athena needs no crawler and no `MSCK REPAIR`.
+pub fn glue_template() -> String {
+    let mut out = String::from(
+        "# Generated from sink/src/lake/tables.rs by the lake_schema test (P360_BLESS=1). Do not edit.\n\
+         AWSTemplateFormatVersion: \"2010-09-09\"\n\
+         Description: p360 lake - the Glue database and one table per lake table (Parquet, partitions projected)\n\
+         Parameters:\n  LakeBucket:\n    Type: String\n    Description: Bucket holding the lake\n  \
+         LakePrefix:\n    Type: String\n    Default: lake\n  DatabaseName:\n    Type: String\n    Default: p360_lake\n\
+         Resources:\n  LakeDatabase:\n    Type: AWS::Glue::Database\n    Properties:\n      \
+         CatalogId: !Ref AWS::AccountId\n      DatabaseInput:\n        Name: !Ref DatabaseName\n        \
+         Description: The p360 lake (pseudonymized change logs; see LAKE.md)\n",
+    );
+    for t in Table::ALL {
+        let id: String = t
+            .name()
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {id}Table:\n    Type: AWS::Glue::Table\n    Properties:\n      CatalogId: !Ref AWS::AccountId\n      \
+             DatabaseName: !Ref LakeDatabase\n      TableInput:\n        Name: {name}\n        \
+             Description: \"{desc}\"\n        TableType: EXTERNAL_TABLE\n        Parameters:\n          \
+             classification: parquet\n          projection.enabled: \"true\"\n          \
+             projection.year.type: integer\n          projection.year.range: \"2020,2100\"\n          \
+             projection.month.type: integer\n          projection.month.range: \"1,12\"\n          \
+             projection.month.digits: \"2\"\n          projection.day.type: integer\n          \
+             projection.day.range: \"1,31\"\n          projection.day.digits: \"2\"\n          \
+             storage.location.template: !Sub \"s3://${{LakeBucket}}/${{LakePrefix}}/{name}/year=${{!year}}/month=${{!month}}/day=${{!day}}\"\n        \
+             PartitionKeys:\n          - {{ Name: year, Type: string }}\n          - {{ Name: month, Type: string }}\n          - {{ Name: day, Type: string }}\n        \
+             StorageDescriptor:\n          Location: !Sub \"s3://${{LakeBucket}}/${{LakePrefix}}/{name}/\"\n          \
+             InputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat\n          \
+             OutputFormat: org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat\n          \
+             SerdeInfo:\n            SerializationLibrary: org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe\n          \
+             Columns:\n",
+            name = t.name(),
+            desc = t.description().replace('"', "'"),
+        ));
+        for (name, kind, what) in t.columns() {
+            out.push_str(&format!(
+                "            - Name: {name}\n              Type: {}\n              Comment: \"{}\"\n",
+                kind.glue_type(),
+                what.replace('"', "'")
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
