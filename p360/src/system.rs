@@ -816,8 +816,8 @@ fn build_identity(config: &Config, clock: &SharedClock) -> anyhow::Result<Identi
     }
 }
 
-/// The dashboards' SQL engine: DataFusion over the local lake. With the lake in S3 the payor's
-/// dashboards are Athena's views (`infra/athena/`), and the API serves none.
+/// The dashboards' SQL engine: DataFusion over the local lake. With the lake in S3 the API
+/// serves no dashboards (an Athena engine for the same SQL is not built yet).
 fn build_dashboards(
     config: &Config,
     clock: &SharedClock,

@@ -1040,9 +1040,9 @@ pub fn markdown() -> String {
          partitioned by the day (UTC) of the row's time column. Patient ids never appear: \
          `patient_key` is a keyed hash. Every table is a change log; `change_id` is unique per \
          change, so a reader de-duplicates repeated deliveries by keeping one row per \
-         `change_id`. The views in `insights/sql/` (the same SQL as the Athena views in \
-         `infra/athena/`) give the current state: the latest row per fact, without removed or \
-         entered-in-error facts, and only members whose latest `consent_changes` row opts in.\n",
+         `change_id`. The views in `insights/sql/views.sql` (portable SQL, run by DataFusion \
+         and DuckDB in the tests) give the current state: the latest row per fact, without \
+         removed or entered-in-error facts, and only members whose latest `consent_changes` row opts in.\n",
     );
     for t in Table::ALL {
         out.push_str(&format!("\n## `{}`\n\n{}\n\n", t.name(), t.description()));
