@@ -44,7 +44,29 @@ async fn a_submitted_batch_becomes_facts_per_member_once() {
 
     let stage = EnrichStage::new(store.clone(), 2);
     let envelope = Envelope::new(id, "/p360/feeds", Event::FeedBatchReceived(batch));
-    let events = stage.handle(&envelope).await.expect("handle");
+    let mut events = stage.handle(&envelope).await.expect("handle");
+    // The roster's profiles, once per batch, for the lake and the insights stage.
+    let enrolled: Vec<Event> = events
+        .extract_if(.., |e| matches!(e, Event::MembersEnrolled(_)))
+        .collect();
+    let [Event::MembersEnrolled(m)] = enrolled.as_slice() else {
+        panic!("one MembersEnrolled per batch, got {}", enrolled.len())
+    };
+    let profiles = store
+        .get(&ObjectPath::from(m.profiles.key.as_str()))
+        .await
+        .expect("profiles")
+        .bytes()
+        .await
+        .expect("profiles");
+    assert_eq!(
+        profiles
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        m.count as usize
+    );
+    assert!(m.count >= 40);
     assert_eq!(events.len(), 40, "one FactsResolved per member with facts");
     let mut facts = 0;
     let mut multi = 0;
