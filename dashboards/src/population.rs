@@ -275,9 +275,15 @@ impl Population {
             }
         }
         let record = m.record();
-        for (days_before, hour) in [(30, 5), (0, 5)] {
+        // Care gaps on as_of, and for one member in eight also a month earlier (the views
+        // must take the latest); evaluating the measures is most of the generation's time.
+        let earlier = m.patient_key.ends_with(['0', '8']);
+        for days_before in [30, 0] {
+            if days_before > 0 && !earlier {
+                continue;
+            }
             let as_of = self.as_of - Duration::days(days_before);
-            let computed_at = at(as_of, hour);
+            let computed_at = at(as_of, 5);
             let id = format!("gaps-{}", as_of.format("%Y%m%d"));
             for r in engine::evaluate_all(&record, as_of) {
                 tables::add_care_gap(parts, &gap_row(m, &id, computed_at, &r));
@@ -637,7 +643,11 @@ fn generate_member(config: &Config, key: &Pseudonymizer, index: usize) -> Member
     } else {
         None
     };
-    let previous_plan = (coverage_start < year_start(as_of.year()) && d.chance(0.04)).then(|| {
+    // A plan switch at new year is only for members still covered then (its roster row would
+    // otherwise be the latest and reopen coverage that had ended).
+    let switches = coverage_start < year_start(as_of.year())
+        && coverage_end.is_none_or(|e| e >= year_start(as_of.year()));
+    let previous_plan = (switches && d.chance(0.04)).then(|| {
         let same_market: Vec<(&'static str, f64)> = PLANS
             .iter()
             .filter(|(p, ma, _)| *ma == medicare && *p != plan)

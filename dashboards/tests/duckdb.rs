@@ -377,8 +377,10 @@ async fn dashboards_count_what_the_population_holds() {
         assert_eq!(total[condition], in_analytics.len() as i64);
     }
     let pct = |c: &str| prevalent[c] as f64 / in_analytics.len() as f64;
+    // Diagnosed diabetes is about 11 % of US adults and over 20 % of those past 65; a payor's
+    // book with Medicare Advantage members sits between.
     assert!(
-        (0.09..0.14).contains(&pct("diabetes")),
+        (0.09..0.18).contains(&pct("diabetes")),
         "diabetes {}",
         pct("diabetes")
     );

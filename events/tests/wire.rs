@@ -118,10 +118,29 @@ fn examples() -> Vec<Envelope> {
             stored_at: at(),
         }),
         Event::SourcesDetached(SourcesDetached {
-            batch_id: batch,
+            batch_id: batch.clone(),
             patient_id: patient(),
             sources: vec!["batch-2026-03-18/claims.csv#C22070500001".into()],
             decision: "feeds/batch-2026-03-18/_decisions/12/0.json".into(),
+        }),
+        Event::MembersEnrolled(MembersEnrolled {
+            batch_id: batch,
+            profiles: object("feeds/batch-2026-03-18/_members.ndjson"),
+            count: 1200,
+            recorded_at: at(),
+        }),
+        Event::CareGapsComputed(CareGapsComputed {
+            patient_id: patient(),
+            computation_id: "gaps-0000000000000000000000000000000b".into(),
+            computed_at: at(),
+            results: object("insights/pat-0001/gaps/0000000b.json"),
+        }),
+        Event::AnalyticsConsentChanged(AnalyticsConsentChanged {
+            patient_id: patient(),
+            population_analytics: false,
+            personalized_tips: true,
+            changed_at: at(),
+            change_id: "analytics-0000000000000000000000000000000c".into(),
         }),
     ];
     events
