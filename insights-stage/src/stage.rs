@@ -33,7 +33,14 @@ pub struct InsightsStage {
     consent: Arc<dyn ConsentStore>,
     store: InsightsStore,
     clock: SharedClock,
+    /// When this process last began reading each patient's record (wall time, as envelopes
+    /// carry it). A GraphChanged announced well before that read is already reflected in it:
+    /// a backlog of one patient's commits then costs one recompute, not one per commit.
+    read_at: std::sync::Mutex<std::collections::HashMap<PatientId, DateTime<Utc>>>,
 }
+
+/// Slack for the clocks of the process that announced a change and this one.
+const CLOCK_SLACK: chrono::Duration = chrono::Duration::seconds(5);
 
 impl std::fmt::Debug for InsightsStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +70,18 @@ impl InsightsStage {
             consent,
             store,
             clock,
+            read_at: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether a read of `patient` began after a change announced at `announced` (plus the
+    /// clock slack), so recomputing for it again would read the same record.
+    fn already_read(&self, patient: &PatientId, announced: DateTime<Utc>) -> bool {
+        self.read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(patient)
+            .is_some_and(|read| *read > announced + CLOCK_SLACK)
     }
 
     pub fn store(&self) -> &InsightsStore {
@@ -80,11 +98,22 @@ impl InsightsStage {
     ) -> Result<Event, StageError> {
         let now = self.clock.now();
         let as_of = now.date_naive();
+        let reading = Utc::now();
         let facts = facts::read_patient(&*self.graph, patient)
             .await
             .map_err(transient)?;
         let profile = self.store.profile(patient).map_err(store_error)?;
         let record = record_of(profile.as_ref(), &facts);
+        {
+            let mut read_at = self
+                .read_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if read_at.len() > 100_000 {
+                read_at.clear();
+            }
+            read_at.insert(patient.clone(), reading);
+        }
         let results = evaluate_all(&record, as_of);
         self.store
             .put_results(patient, &results, now)
@@ -212,7 +241,7 @@ impl Stage for InsightsStage {
     async fn handle(&self, event: &Envelope) -> Result<Vec<Event>, StageError> {
         match &event.event {
             Event::GraphChanged(c) => {
-                if c.changes.is_empty() {
+                if c.changes.is_empty() || self.already_read(&c.patient_id, event.time) {
                     return Ok(Vec::new());
                 }
                 Ok(vec![self.recompute(&c.patient_id, &c.commit_id).await?])
