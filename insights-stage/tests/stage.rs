@@ -293,3 +293,43 @@ async fn a_patient_without_a_roster_profile_is_insufficient_data_not_met() {
     assert_eq!(status_of(&w, &bob, "cms122"), "met");
     assert_eq!(status_of(&w, &bob, "cms125"), "not_applicable");
 }
+
+/// A backlog of one patient's commits costs one recompute: a change announced well before the
+/// last read of the record is already in it; one announced after that read is recomputed.
+#[tokio::test]
+async fn a_backlog_of_changes_already_read_is_not_recomputed() {
+    let w = world();
+    let patient = PatientId::parse("pat-backlog").unwrap();
+    let facts = [diabetes(&patient), lab(&patient, "4548-4", 20, 7.1, "%")];
+    let mut update = String::new();
+    for f in &facts {
+        update.push_str(&p360_graph::facts::upsert(f));
+        update.push_str(" ;\n");
+    }
+    update.push_str("INSERT DATA { <urn:x:a> <urn:x:b> <urn:x:c> }");
+    w.graph.update(&update).await.unwrap();
+    let announced = |ago: i64, fact: &Fact| {
+        let mut e = Envelope::new(
+            EventId::random(),
+            "/p360/test",
+            Event::GraphChanged(GraphChanged {
+                patient_id: patient.clone(),
+                commit_id: EventId::random().to_string(),
+                committed_at: Utc::now(),
+                changes: vec![FactChange {
+                    fact_id: fact.id.to_string(),
+                    category: fact.body.category().as_str().into(),
+                    kind: ChangeKind::Added,
+                }],
+            }),
+        );
+        e.time = Utc::now() - Duration::seconds(ago);
+        e
+    };
+    let first = w.stage.handle(&announced(60, &facts[0])).await.unwrap();
+    assert!(matches!(first.as_slice(), [Event::CareGapsComputed(_)]));
+    let queued = w.stage.handle(&announced(59, &facts[1])).await.unwrap();
+    assert!(queued.is_empty(), "already read: {queued:?}");
+    let fresh = w.stage.handle(&announced(0, &facts[1])).await.unwrap();
+    assert!(matches!(fresh.as_slice(), [Event::CareGapsComputed(_)]));
+}
